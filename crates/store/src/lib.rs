@@ -1,1 +1,493 @@
+//! polyhome's persistence: actors, the server's identity keys, and issued ID-Certs with their
+//! sessions.
+//!
+//! One diesel schema serves SQLite (the default, a file in the data directory, WAL mode) and
+//! PostgreSQL (selected by a `postgres://` URL). The migrations in `migrations/` are written in
+//! the SQL both understand and are embedded in the binary; `Store::open` applies them.
+//!
+//! Every method is blocking; async callers run them on a blocking thread pool. Races are settled
+//! by the database's unique constraints, not by read-then-write sequences, so each write is one
+//! statement and needs no transaction.
 
+mod schema;
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use schema::{actors, id_certs, server_keys};
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// One connection to either backend; diesel generates the dispatch.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Sqlite(diesel::SqliteConnection),
+    Postgres(diesel::PgConnection),
+}
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// `postgres://` and `postgresql://` URLs select PostgreSQL; anything else is a SQLite path
+    /// (an optional `sqlite://` prefix is removed).
+    pub fn of_url(url: &str) -> Backend {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        })
+    }
+}
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write.
+    #[error("{0} already exists")]
+    Conflict(Conflict),
+    /// No connection could be had in time.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Opening or migrating the database failed.
+    #[error("cannot open database: {0}")]
+    Open(String),
+    /// The database refused or failed a statement.
+    #[error("database error: {0}")]
+    Database(#[from] DieselError),
+}
+
+/// Which uniqueness rule a write broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    ActorName,
+    ActiveSessionId,
+    Serial,
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Conflict::ActorName => "actor name",
+            Conflict::ActiveSessionId => "active session with this session ID",
+            Conflict::Serial => "certificate serial number",
+        })
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A registered actor.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = actors)]
+pub struct Actor {
+    pub name: String,
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub created_at: i64,
+}
+
+/// One of the server's identity keys with its root certificate.
+#[derive(Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = server_keys)]
+pub struct ServerKey {
+    /// Certificate serial number, lower-case hex.
+    pub serial: String,
+    pub cert_pem: String,
+    /// PKCS #8 private key, hex. Never logged.
+    pub key_pkcs8_hex: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for ServerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerKey")
+            .field("serial", &self.serial)
+            .field("not_before", &self.not_before)
+            .field("not_after", &self.not_after)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A new ID-Cert and the session it opens.
+#[derive(Debug, Clone)]
+pub struct NewSession<'a> {
+    pub serial: &'a str,
+    pub actor_name: &'a str,
+    pub session_id: &'a str,
+    pub cert_pem: &'a str,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub issued_at: i64,
+    /// SHA-256 of the session token, hex.
+    pub token_hash: &'a str,
+}
+
+/// The session a token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub serial: String,
+    pub actor_name: String,
+    pub session_id: String,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = id_certs)]
+struct IdCertRow<'a> {
+    serial: &'a str,
+    actor_name: &'a str,
+    session_id_hex: String,
+    cert_pem: &'a str,
+    not_before: i64,
+    not_after: i64,
+    issued_at: i64,
+    revoked_at: Option<i64>,
+    token_hash: Option<&'a str>,
+}
+
+/// Settings applied to every pooled connection.
+#[derive(Debug)]
+struct ConnectionSetup;
+
+impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for ConnectionSetup {
+    fn on_acquire(&self, conn: &mut AnyConnection) -> std::result::Result<(), diesel::r2d2::Error> {
+        if let AnyConnection::Sqlite(conn) = conn {
+            // WAL lets readers run beside the one writer; the busy timeout makes concurrent
+            // writers wait for the lock instead of failing.
+            conn.batch_execute(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+            )
+            .map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(())
+    }
+}
+
+/// A pool of connections to the database.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool<ConnectionManager<AnyConnection>>,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the database at `url`, creating the SQLite file if needed, and applies pending
+    /// migrations. `pool_size` connections are kept at most.
+    pub fn open(url: &str, pool_size: u32) -> Result<Store> {
+        let backend = Backend::of_url(url);
+        let url = url.strip_prefix("sqlite://").unwrap_or(url);
+        let open_err = |e: &dyn std::fmt::Display| StoreError::Open(e.to_string());
+        match backend {
+            Backend::Sqlite => {
+                let mut conn = diesel::SqliteConnection::establish(url).map_err(|e| open_err(&e))?;
+                conn.batch_execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000;")?;
+                conn.run_pending_migrations(MIGRATIONS).map_err(|e| open_err(&e))?;
+            }
+            Backend::Postgres => {
+                let mut conn = diesel::PgConnection::establish(url).map_err(|e| open_err(&e))?;
+                conn.run_pending_migrations(MIGRATIONS).map_err(|e| open_err(&e))?;
+            }
+        }
+        let pool = Pool::builder()
+            .max_size(pool_size.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(10))
+            .connection_customizer(Box::new(ConnectionSetup))
+            .build(ConnectionManager::new(url))
+            .map_err(|e| open_err(&e))?;
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn conn(&self) -> Result<PooledConnection<ConnectionManager<AnyConnection>>> {
+        self.pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    // ---- actors ----
+
+    /// Registers an actor. `name` must already be canonical (lower case).
+    pub fn create_actor(&self, name: &str, password_hash: &str, now: i64) -> Result<()> {
+        diesel::insert_into(actors::table)
+            .values((
+                actors::name.eq(name),
+                actors::password_hash.eq(password_hash),
+                actors::is_admin.eq(false),
+                actors::created_at.eq(now),
+            ))
+            .execute(&mut self.conn()?)
+            .map_err(|e| conflict(e, |_| Conflict::ActorName))?;
+        Ok(())
+    }
+
+    pub fn actor(&self, name: &str) -> Result<Option<Actor>> {
+        Ok(actors::table
+            .find(name)
+            .select(Actor::as_select())
+            .first(&mut self.conn()?)
+            .optional()?)
+    }
+
+    /// Grants or takes away administrator rights; false if there is no such actor.
+    pub fn set_admin(&self, name: &str, is_admin: bool) -> Result<bool> {
+        let n = diesel::update(actors::table.find(name))
+            .set(actors::is_admin.eq(is_admin))
+            .execute(&mut self.conn()?)?;
+        Ok(n == 1)
+    }
+
+    pub fn count_actors(&self) -> Result<i64> {
+        Ok(actors::table.count().get_result(&mut self.conn()?)?)
+    }
+
+    // ---- the server's identity ----
+
+    pub fn add_server_key(&self, key: &ServerKey) -> Result<()> {
+        diesel::insert_into(server_keys::table)
+            .values(key)
+            .execute(&mut self.conn()?)
+            .map_err(|e| conflict(e, |_| Conflict::Serial))?;
+        Ok(())
+    }
+
+    /// The newest identity key, the one that signs now.
+    pub fn current_server_key(&self) -> Result<Option<ServerKey>> {
+        Ok(server_keys::table
+            .order((server_keys::created_at.desc(), server_keys::not_before.desc()))
+            .select(ServerKey::as_select())
+            .first(&mut self.conn()?)
+            .optional()?)
+    }
+
+    /// The root certificate valid at `at`; of several, the newest.
+    pub fn server_cert_at(&self, at: i64) -> Result<Option<String>> {
+        Ok(server_keys::table
+            .filter(server_keys::not_before.le(at).and(server_keys::not_after.ge(at)))
+            .order((server_keys::created_at.desc(), server_keys::not_before.desc()))
+            .select(server_keys::cert_pem)
+            .first(&mut self.conn()?)
+            .optional()?)
+    }
+
+    // ---- ID-Certs and sessions ----
+
+    /// Stores a new ID-Cert as the active certificate of its session, with its token hash.
+    /// Fails with `Conflict::ActiveSessionId` when the actor has an active session with that ID.
+    pub fn create_session(&self, new: &NewSession<'_>) -> Result<()> {
+        let row = IdCertRow {
+            serial: new.serial,
+            actor_name: new.actor_name,
+            session_id_hex: hex::encode(new.session_id),
+            cert_pem: new.cert_pem,
+            not_before: new.not_before,
+            not_after: new.not_after,
+            issued_at: new.issued_at,
+            revoked_at: None,
+            token_hash: Some(new.token_hash),
+        };
+        diesel::insert_into(id_certs::table)
+            .values(&row)
+            .execute(&mut self.conn()?)
+            .map_err(|e| {
+                conflict(e, |what| {
+                    if what.contains("session") {
+                        Conflict::ActiveSessionId
+                    } else {
+                        Conflict::Serial
+                    }
+                })
+            })?;
+        Ok(())
+    }
+
+    /// The active session holding the token with this hash.
+    pub fn session_by_token_hash(&self, token_hash: &str) -> Result<Option<Session>> {
+        let row: Option<(String, String, String)> = id_certs::table
+            .filter(id_certs::token_hash.eq(token_hash))
+            .filter(id_certs::revoked_at.is_null())
+            .select((id_certs::serial, id_certs::actor_name, id_certs::session_id_hex))
+            .first(&mut self.conn()?)
+            .optional()?;
+        Ok(row.map(|(serial, actor_name, sid)| Session {
+            serial,
+            actor_name,
+            session_id: decode_session_id(&sid),
+        }))
+    }
+
+    /// Ends the session of the ID-Cert with this serial: the token dies and the session ID is
+    /// free again. False if it was not active.
+    pub fn revoke_session(&self, serial: &str, now: i64) -> Result<bool> {
+        let n = diesel::update(
+            id_certs::table
+                .find(serial)
+                .filter(id_certs::revoked_at.is_null()),
+        )
+        .set((id_certs::revoked_at.eq(Some(now)), id_certs::token_hash.eq(None::<String>)))
+        .execute(&mut self.conn()?)?;
+        Ok(n == 1)
+    }
+
+    /// The actor's ID-Certs (PEM) that were valid at `at`: inside their validity and not yet
+    /// revoked then. Optionally only those of one session. Oldest first.
+    pub fn actor_certs_at(&self, actor: &str, at: i64, session_id: Option<&str>) -> Result<Vec<String>> {
+        let mut query = id_certs::table
+            .filter(id_certs::actor_name.eq(actor))
+            .filter(id_certs::not_before.le(at))
+            .filter(id_certs::not_after.ge(at))
+            .filter(id_certs::revoked_at.is_null().or(id_certs::revoked_at.gt(at)))
+            .select(id_certs::cert_pem)
+            .order((id_certs::not_before.asc(), id_certs::issued_at.asc()))
+            .into_boxed();
+        if let Some(sid) = session_id {
+            query = query.filter(id_certs::session_id_hex.eq(hex::encode(sid)));
+        }
+        Ok(query.load(&mut self.conn()?)?)
+    }
+
+    /// How many ID-Certs the actor was ever issued (for tests and diagnostics).
+    pub fn count_certs(&self, actor: &str) -> Result<i64> {
+        Ok(id_certs::table
+            .filter(id_certs::actor_name.eq(actor))
+            .count()
+            .get_result(&mut self.conn()?)?)
+    }
+}
+
+fn decode_session_id(hex_text: &str) -> String {
+    hex::decode(hex_text)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .unwrap_or_default()
+}
+
+/// Turns a unique-constraint violation into `StoreError::Conflict`, naming the rule with
+/// `which`, which is given the constraint name (PostgreSQL) or message (SQLite).
+fn conflict(err: DieselError, which: impl Fn(&str) -> Conflict) -> StoreError {
+    match &err {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+            let what = info.constraint_name().unwrap_or(info.message());
+            StoreError::Conflict(which(what))
+        }
+        _ => StoreError::Database(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_store() -> (Store, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "polyhome-store-test-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open(dir.join("db.sqlite").to_str().unwrap(), 4).unwrap();
+        (store, dir)
+    }
+
+    fn session<'a>(serial: &'a str, sid: &'a str, token: &'a str) -> NewSession<'a> {
+        NewSession {
+            serial,
+            actor_name: "alice",
+            session_id: sid,
+            cert_pem: "PEM",
+            not_before: 100,
+            not_after: 200,
+            issued_at: 100,
+            token_hash: token,
+        }
+    }
+
+    #[test]
+    fn actor_names_are_unique() {
+        let (store, dir) = temp_store();
+        store.create_actor("alice", "h", 1).unwrap();
+        assert!(matches!(
+            store.create_actor("alice", "h2", 2),
+            Err(StoreError::Conflict(Conflict::ActorName))
+        ));
+        assert_eq!(store.actor("alice").unwrap().unwrap().password_hash, "h");
+        assert!(store.actor("bob").unwrap().is_none());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn session_ids_are_unique_while_active() {
+        let (store, dir) = temp_store();
+        store.create_actor("alice", "h", 1).unwrap();
+        store.create_session(&session("01", "s\0x", "t1")).unwrap();
+        assert!(matches!(
+            store.create_session(&session("02", "s\0x", "t2")),
+            Err(StoreError::Conflict(Conflict::ActiveSessionId))
+        ));
+        assert!(matches!(
+            store.create_session(&session("01", "other", "t3")),
+            Err(StoreError::Conflict(Conflict::Serial))
+        ));
+        let s = store.session_by_token_hash("t1").unwrap().unwrap();
+        assert_eq!(s.session_id, "s\0x");
+        assert!(store.revoke_session("01", 150).unwrap());
+        assert!(!store.revoke_session("01", 151).unwrap());
+        assert!(store.session_by_token_hash("t1").unwrap().is_none());
+        store.create_session(&session("02", "s\0x", "t2")).unwrap();
+        // valid at 120: both; at 160: only the new one
+        assert_eq!(store.actor_certs_at("alice", 120, None).unwrap().len(), 2);
+        assert_eq!(store.actor_certs_at("alice", 160, Some("s\0x")).unwrap().len(), 1);
+        assert_eq!(store.actor_certs_at("alice", 160, Some("nope")).unwrap().len(), 0);
+        assert_eq!(store.actor_certs_at("alice", 201, None).unwrap().len(), 0);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn server_keys_by_time() {
+        let (store, dir) = temp_store();
+        assert!(store.current_server_key().unwrap().is_none());
+        let key = |serial: &str, nb, na, created| ServerKey {
+            serial: serial.into(),
+            cert_pem: format!("cert {serial}"),
+            key_pkcs8_hex: "00".into(),
+            not_before: nb,
+            not_after: na,
+            created_at: created,
+        };
+        store.add_server_key(&key("a", 0, 100, 0)).unwrap();
+        store.add_server_key(&key("b", 50, 200, 50)).unwrap();
+        assert_eq!(store.current_server_key().unwrap().unwrap().serial, "b");
+        assert_eq!(store.server_cert_at(10).unwrap().unwrap(), "cert a");
+        assert_eq!(store.server_cert_at(60).unwrap().unwrap(), "cert b");
+        assert!(store.server_cert_at(300).unwrap().is_none());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,3 @@
+DROP TABLE id_certs;
+DROP TABLE server_keys;
+DROP TABLE actors;

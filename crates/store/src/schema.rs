@@ -1,0 +1,38 @@
+// The tables of migrations/, as diesel sees them.
+
+diesel::table! {
+    actors (name) {
+        name -> Text,
+        password_hash -> Text,
+        is_admin -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    server_keys (serial) {
+        serial -> Text,
+        cert_pem -> Text,
+        key_pkcs8_hex -> Text,
+        not_before -> BigInt,
+        not_after -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    id_certs (serial) {
+        serial -> Text,
+        actor_name -> Text,
+        session_id_hex -> Text,
+        cert_pem -> Text,
+        not_before -> BigInt,
+        not_after -> BigInt,
+        issued_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+        token_hash -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(id_certs -> actors (actor_name));
+diesel::allow_tables_to_appear_in_same_query!(actors, server_keys, id_certs);

@@ -1,1 +1,108 @@
+//! polyhome's HTTP API: the `/p2core/` routes as actix-web handlers.
+//!
+//! Handlers parse and check input, call `polyhome_certs` for certificate work and
+//! `polyhome_store` (on the blocking pool) for persistence, and answer with JSON. Every refusal
+//! is an [`ApiError`], answered as `{"errcode", "error", "message"}`.
 
+mod auth;
+mod error;
+mod params;
+mod routes;
+
+use std::sync::{Arc, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
+use polyhome_certs::ServerIdentity;
+use polyhome_proto::{DomainName, ErrorCode};
+use polyhome_store::Store;
+
+pub use auth::{PasswordHashing, Passwords, PASSWORD_MAX_LEN};
+pub use error::ApiError;
+
+/// What the handlers share.
+pub struct AppState {
+    pub store: Store,
+    /// The domain this server is home to.
+    pub domain: DomainName,
+    pub passwords: Passwords,
+    /// Lifetime of issued ID-Certs, seconds (cut short by the server certificate's expiry).
+    pub cert_lifetime_secs: u64,
+    identity: RwLock<Arc<CurrentIdentity>>,
+}
+
+/// The identity key that signs now, with its certificate pre-encoded for `GET /p2core/key/server`.
+pub struct CurrentIdentity {
+    pub identity: ServerIdentity,
+    cert_json: Bytes,
+}
+
+impl AppState {
+    pub fn new(
+        store: Store,
+        domain: DomainName,
+        passwords: Passwords,
+        cert_lifetime_secs: u64,
+        identity: ServerIdentity,
+    ) -> Self {
+        AppState {
+            store,
+            domain,
+            passwords,
+            cert_lifetime_secs,
+            identity: RwLock::new(Arc::new(CurrentIdentity::new(identity))),
+        }
+    }
+
+    /// The identity key that signs now.
+    pub fn identity(&self) -> Arc<CurrentIdentity> {
+        self.identity.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl CurrentIdentity {
+    fn new(identity: ServerIdentity) -> Self {
+        let cert_json = Bytes::from(serde_json::to_vec(identity.cert_pem()).expect("a string serializes"));
+        CurrentIdentity { identity, cert_json }
+    }
+}
+
+/// Seconds since the UNIX epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Registers the routes, the JSON error handlers and the JSON 404/405 answers on an app.
+/// `body_limit` is the largest request body accepted, in bytes.
+pub fn configure(state: web::Data<AppState>, body_limit: usize) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(state)
+            .app_data(web::JsonConfig::default().limit(body_limit).error_handler(error::json_error))
+            .app_data(web::PayloadConfig::default().limit(body_limit))
+            .app_data(web::QueryConfig::default().error_handler(error::query_error))
+            .app_data(web::PathConfig::default().error_handler(error::path_error))
+            .configure(routes::configure)
+            .default_service(web::to(not_found));
+    }
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(ErrorCode::NotFound, format!("no route for {} {}", req.method(), req.path())))
+}
+
+/// The answer to a known path with a method it does not take; `allow` lists the ones it does.
+pub(crate) fn method_not_allowed(allow: &'static str) -> impl Fn(HttpRequest) -> std::future::Ready<HttpResponse> + Clone {
+    move |req: HttpRequest| {
+        let err = ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            format!("{} does not take {}; it takes {allow}", req.path(), req.method()),
+        );
+        let mut response = actix_web::ResponseError::error_response(&err);
+        response.headers_mut().insert(
+            actix_web::http::header::ALLOW,
+            actix_web::http::header::HeaderValue::from_static(allow),
+        );
+        std::future::ready(response)
+    }
+}

@@ -1,1 +1,100 @@
-fn main() {}
+//! `polyhome`, a polyproto home server.
+
+mod config;
+mod identity;
+
+use std::path::PathBuf;
+
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use polyhome_api::{AppState, Passwords};
+use polyhome_store::{Backend, Store};
+
+use crate::config::{Config, KEYS_HELP};
+
+#[derive(Parser)]
+#[command(name = "polyhome", version, about = "polyhome, a polyproto home server", after_help = KEYS_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the server (the default when no command is given).
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args, Default)]
+struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, short, env = "POLYHOME_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Serve(args)) => serve(args),
+        None => serve(ServeArgs { config: std::env::var_os("POLYHOME_CONFIG").map(PathBuf::from) }),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let loaded = Config::load(args.config.as_deref())?;
+    let config = loaded.config;
+    init_logging(&config.log);
+    for key in &loaded.unknown_keys {
+        tracing::warn!(key = %key, "unknown configuration key ignored");
+    }
+
+    let domain = config.domain()?;
+    let url = config.database_url();
+    if Backend::of_url(&url) == Backend::Sqlite {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    }
+    let store = Store::open(&url, config.database_pool_size)
+        .with_context(|| format!("opening database {}", config::redact_url(&url)))?;
+    let identity = identity::load_or_create(&store, &domain, config.certificates.server_cert_lifetime_secs)?;
+    let passwords = Passwords::new(config.password_hashing).map_err(anyhow::Error::msg)?;
+    let state = web::Data::new(AppState::new(
+        store,
+        domain.clone(),
+        passwords,
+        config.certificates.id_cert_lifetime_secs,
+        identity,
+    ));
+
+    let body_limit = config.body_limit_bytes;
+    let workers = config.workers;
+    let listen = config.listen;
+    actix_web::rt::System::new().block_on(async move {
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(actix_web::middleware::Logger::new("%r %s %b %Dms").log_target("polyhome::http"))
+                .configure(polyhome_api::configure(state.clone(), body_limit))
+        });
+        if workers > 0 {
+            server = server.workers(workers);
+        }
+        let server = server.bind(listen).with_context(|| format!("binding {listen}"))?;
+        for addr in server.addrs() {
+            tracing::info!(
+                "polyhome listening on http://{addr} for domain {domain}, database {} ({})",
+                config::redact_url(&url),
+                Backend::of_url(&url)
+            );
+        }
+        server.run().await.context("running the HTTP server")
+    })
+}
+
+fn init_logging(filter: &str) {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_owned());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+}

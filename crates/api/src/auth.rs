@@ -1,0 +1,174 @@
+//! Passwords, session tokens, and the bearer-token extractor.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::Engine;
+use polyhome_proto::ErrorCode;
+use polyhome_store::Session;
+use ring::rand::SecureRandom;
+
+use crate::{ApiError, AppState};
+
+/// The longest password accepted, in bytes. Longer ones are refused rather than truncated.
+pub const PASSWORD_MAX_LEN: usize = 1024;
+
+/// argon2id settings, from configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct PasswordHashing {
+    /// Memory per hash, KiB.
+    pub memory_kib: u32,
+    /// Passes over memory.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+}
+
+impl Default for PasswordHashing {
+    /// OWASP's first argon2id recommendation: 19 MiB, 2 passes, 1 lane.
+    fn default() -> Self {
+        PasswordHashing { memory_kib: 19 * 1024, iterations: 2, parallelism: 1 }
+    }
+}
+
+/// Hashes and verifies passwords with argon2id.
+#[derive(Clone)]
+pub struct Passwords {
+    params: Params,
+    /// A hash of a random password, verified against when the actor does not exist, so that
+    /// unknown names and wrong passwords take the same time.
+    dummy_hash: String,
+}
+
+impl Passwords {
+    pub fn new(settings: PasswordHashing) -> Result<Self, String> {
+        let params = Params::new(settings.memory_kib, settings.iterations, settings.parallelism, None)
+            .map_err(|e| format!("invalid password hashing parameters: {e}"))?;
+        let mut passwords = Passwords { params, dummy_hash: String::new() };
+        passwords.dummy_hash = passwords.hash(&new_token()).map_err(|e| e.to_string())?;
+        Ok(passwords)
+    }
+
+    fn argon2(&self) -> Argon2<'_> {
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
+    }
+
+    /// A PHC string (`$argon2id$v=19$m=…`) with a fresh random salt.
+    pub fn hash(&self, password: &str) -> Result<String, ApiError> {
+        let salt = SaltString::generate(&mut OsRng);
+        self.argon2()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(ApiError::internal)
+    }
+
+    /// True if `password` matches `phc`; with `None`, checks against a dummy hash and is false.
+    /// The hash's own parameters are used, so hashes made under older settings still verify.
+    pub fn verify(&self, password: &str, phc: Option<&str>) -> bool {
+        let Ok(parsed) = PasswordHash::new(phc.unwrap_or(&self.dummy_hash)) else {
+            return false;
+        };
+        let ok = self.argon2().verify_password(password.as_bytes(), &parsed).is_ok();
+        ok && phc.is_some()
+    }
+}
+
+/// Refuses empty and overlong passwords.
+pub fn check_password_shape(password: &str) -> Result<(), ApiError> {
+    if password.is_empty() || password.len() > PASSWORD_MAX_LEN {
+        return Err(ApiError::new(
+            ErrorCode::InvalidPassword,
+            format!("the password must be 1 to {PASSWORD_MAX_LEN} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// A new session token: 256 random bits, base64url without padding.
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the operating system's random number generator failed");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// What the database keeps of a token: its SHA-256, hex.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()))
+}
+
+/// The session of the request's `Authorization: Bearer` token. Refuses with 401 otherwise.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Session);
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(|t| t.trim().to_owned());
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
+            let token = token.filter(|t| !t.is_empty()).ok_or_else(ApiError::unauthorized)?;
+            let hash = token_hash(&token);
+            let store = state.store.clone();
+            let lookup = hash.clone();
+            let session = web::block(move || store.session_by_token_hash(&lookup)).await??;
+            match session {
+                // The lookup is by hash; comparing again in constant time keeps the check
+                // independent of how the database compares strings.
+                Some(s) if hashes_equal(&s.token_hash, &hash) => Ok(Authenticated(s)),
+                _ => Err(ApiError::unauthorized()),
+            }
+        })
+    }
+}
+
+fn hashes_equal(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_and_hashed() {
+        let (a, b) = (new_token(), new_token());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+        assert_eq!(token_hash(&a).len(), 64);
+        assert_ne!(token_hash(&a), token_hash(&b));
+    }
+
+    #[test]
+    fn passwords_verify() {
+        let p = Passwords::new(PasswordHashing { memory_kib: 8, iterations: 1, parallelism: 1 }).unwrap();
+        let h = p.hash("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(p.verify("correct horse", Some(&h)));
+        assert!(!p.verify("wrong", Some(&h)));
+        assert!(!p.verify("correct horse", None));
+        assert!(!p.verify("x", Some("not a hash")));
+    }
+
+    #[test]
+    fn constant_time_comparison() {
+        assert!(hashes_equal("abc", "abc"));
+        assert!(!hashes_equal("abc", "abd"));
+        assert!(!hashes_equal("abc", "ab"));
+    }
+}

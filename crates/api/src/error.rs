@@ -1,0 +1,96 @@
+//! `ApiError`, the one error type of every handler, and the extractor error handlers that turn
+//! actix-web's own refusals (bad JSON, oversized bodies, bad query strings) into the protocol's
+//! `{"errcode", "error"}` body.
+
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use polyhome_proto::{ErrorBody, ErrorCode};
+use polyhome_store::StoreError;
+
+/// An error answer: a code from `polyhome_proto` and a sentence for people.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError { code, message: message.into() }
+    }
+
+    /// A failure inside the server. The cause goes to the log, not to the client.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "request failed inside the server");
+        ApiError::new(ErrorCode::Internal, "internal server error; the server log has the cause")
+    }
+
+    pub fn unauthorized() -> Self {
+        ApiError::new(
+            ErrorCode::Unauthorized,
+            "unknown actor, wrong password, or missing, unknown or revoked session token",
+        )
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        if self.code == ErrorCode::Unauthorized {
+            response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        response.json(ErrorBody::new(self.code, self.message.clone()))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(%cause, "database unavailable");
+                ApiError::new(ErrorCode::Unavailable, "the database is busy or unreachable; try again")
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(err: actix_web::error::BlockingError) -> Self {
+        ApiError::internal(err)
+    }
+}
+
+pub(crate) fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let api = match &err {
+        JsonPayloadError::OverflowKnownLength { limit, .. } | JsonPayloadError::Overflow { limit } => {
+            ApiError::new(ErrorCode::BodyTooLarge, format!("the body is larger than {limit} bytes"))
+        }
+        JsonPayloadError::ContentType => ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send the body as JSON with Content-Type: application/json",
+        ),
+        JsonPayloadError::Deserialize(e) => ApiError::new(ErrorCode::InvalidBody, format!("invalid JSON body: {e}")),
+        other => ApiError::new(ErrorCode::InvalidBody, format!("cannot read the body: {other}")),
+    };
+    api.into()
+}
+
+pub(crate) fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::new(ErrorCode::InvalidParameter, format!("invalid query string: {err}")).into()
+}
+
+pub(crate) fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::new(ErrorCode::InvalidParameter, format!("invalid path: {err}")).into()
+}

@@ -1,0 +1,193 @@
+//! Settings: defaults, then the TOML file, then `POLYHOME_*` environment variables.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use polyhome_api::PasswordHashing;
+use polyhome_proto::DomainName;
+use serde::{Deserialize, Serialize};
+
+/// Every key, with its default and meaning. Printed by `polyhome --help`; README.md repeats it.
+pub const KEYS_HELP: &str = "\
+Configuration (TOML file given with --config; every key can also be set as an environment
+variable POLYHOME_<KEY>, nested keys joined with '__', e.g. POLYHOME_PASSWORD_HASHING__MEMORY_KIB):
+
+  domain = \"localhost\"            domain this server is home to: federation IDs are name@domain
+  listen = \"127.0.0.1:8080\"       address and port to listen on (port 0: any free port)
+  data_dir = \"./data\"             directory for the SQLite database; created if missing
+  database_url = \"\"               empty: SQLite file <data_dir>/polyhome.db;
+                                  postgres://user:pass@host/db selects PostgreSQL
+  database_pool_size = 8          most database connections kept open
+  body_limit_bytes = 65536        largest request body accepted (413 above it)
+  workers = 0                     HTTP worker threads; 0 = one per available core
+  log = \"info\"                    log filter (RUST_LOG syntax), e.g. \"polyhome=debug,info\"
+
+  [password_hashing]              argon2id parameters for new password hashes
+  memory_kib = 19456              memory per hash, KiB (19 MiB)
+  iterations = 2                  passes over that memory
+  parallelism = 1                 lanes
+
+  [certificates]
+  id_cert_lifetime_secs = 2592000      lifetime of issued ID-Certs (30 days), cut short by
+                                       the server certificate's own expiry
+  server_cert_lifetime_secs = 31536000 lifetime of a new server root certificate (365 days)
+";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub domain: String,
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub database_pool_size: u32,
+    pub body_limit_bytes: usize,
+    pub workers: usize,
+    pub log: String,
+    pub password_hashing: PasswordHashing,
+    pub certificates: Certificates,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Certificates {
+    pub id_cert_lifetime_secs: u64,
+    pub server_cert_lifetime_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            domain: "localhost".into(),
+            listen: "127.0.0.1:8080".parse().expect("a valid address"),
+            data_dir: "./data".into(),
+            database_url: String::new(),
+            database_pool_size: 8,
+            body_limit_bytes: 64 * 1024,
+            workers: 0,
+            log: "info".into(),
+            password_hashing: PasswordHashing::default(),
+            certificates: Certificates::default(),
+        }
+    }
+}
+
+impl Default for Certificates {
+    fn default() -> Self {
+        Certificates {
+            id_cert_lifetime_secs: 30 * 24 * 3600,
+            server_cert_lifetime_secs: 365 * 24 * 3600,
+        }
+    }
+}
+
+/// A loaded configuration and the keys it did not know (reported as warnings once logging runs).
+pub struct Loaded {
+    pub config: Config,
+    pub unknown_keys: Vec<String>,
+}
+
+impl Config {
+    /// Defaults, overridden by `file` (if given), overridden by `POLYHOME_*` variables.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Loaded> {
+        let mut builder = config::Config::builder()
+            .add_source(config::Config::try_from(&Config::default()).context("default settings")?);
+        if let Some(file) = file {
+            if !file.is_file() {
+                bail!("configuration file {} does not exist", file.display());
+            }
+            builder = builder.add_source(config::File::from(file).format(config::FileFormat::Toml));
+        }
+        let env = config::Environment::with_prefix("POLYHOME")
+            .prefix_separator("_")
+            .separator("__")
+            .try_parsing(true)
+            .source(Some(polyhome_env()));
+        let merged = builder.add_source(env).build().context("reading the configuration")?;
+
+        let mut unknown_keys = Vec::new();
+        let value: serde_json::Value = merged.try_deserialize().context("reading the configuration")?;
+        let config: Config = serde_ignored::deserialize(value, |path| unknown_keys.push(path.to_string()))
+            .context("invalid configuration")?;
+        config.check()?;
+        Ok(Loaded { config, unknown_keys })
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        self.domain()?;
+        if self.certificates.id_cert_lifetime_secs == 0 || self.certificates.server_cert_lifetime_secs == 0 {
+            bail!("certificate lifetimes must be at least one second");
+        }
+        if self.body_limit_bytes < 1024 {
+            bail!("body_limit_bytes must be at least 1024");
+        }
+        Ok(())
+    }
+
+    pub fn domain(&self) -> anyhow::Result<DomainName> {
+        self.domain
+            .parse()
+            .with_context(|| format!("domain {:?} is not a valid domain name", self.domain))
+    }
+
+    /// The database URL, with the SQLite default filled in.
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            self.data_dir.join("polyhome.db").to_string_lossy().into_owned()
+        } else {
+            self.database_url.clone()
+        }
+    }
+}
+
+/// `POLYHOME_*` variables that are settings: the ones the command line reads itself
+/// (`POLYHOME_CONFIG`) and those of the test suite (`POLYHOME_TEST_*`) are left out.
+fn polyhome_env() -> config::Map<String, String> {
+    std::env::vars()
+        .filter(|(k, _)| k.starts_with("POLYHOME_"))
+        .filter(|(k, _)| k != "POLYHOME_CONFIG" && !k.starts_with("POLYHOME_TEST_"))
+        .collect()
+}
+
+/// The URL with any password replaced, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("./data/polyhome.db"), "./data/polyhome.db");
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_unknown_keys_are_reported() {
+        let dir = std::env::temp_dir().join(format!("polyhome-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "domain = \"example.com\"\nbogus = 1\n[certificates]\nid_cert_lifetime_secs = 60\n").unwrap();
+        let loaded = Config::load(Some(&file)).unwrap();
+        assert_eq!(loaded.config.domain, "example.com");
+        assert_eq!(loaded.config.certificates.id_cert_lifetime_secs, 60);
+        assert_eq!(loaded.config.certificates.server_cert_lifetime_secs, 365 * 24 * 3600);
+        assert_eq!(loaded.unknown_keys, ["bogus"]);
+        std::fs::write(&file, "domain = \"not a domain\"\n").unwrap();
+        assert!(Config::load(Some(&file)).is_err());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

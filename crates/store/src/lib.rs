@@ -149,6 +149,8 @@ pub struct Session {
     pub serial: String,
     pub actor_name: String,
     pub session_id: String,
+    /// SHA-256 of the session token, hex.
+    pub token_hash: String,
 }
 
 #[derive(Insertable)]
@@ -331,16 +333,22 @@ impl Store {
 
     /// The active session holding the token with this hash.
     pub fn session_by_token_hash(&self, token_hash: &str) -> Result<Option<Session>> {
-        let row: Option<(String, String, String)> = id_certs::table
+        let row: Option<(String, String, String, Option<String>)> = id_certs::table
             .filter(id_certs::token_hash.eq(token_hash))
             .filter(id_certs::revoked_at.is_null())
-            .select((id_certs::serial, id_certs::actor_name, id_certs::session_id_hex))
+            .select((
+                id_certs::serial,
+                id_certs::actor_name,
+                id_certs::session_id_hex,
+                id_certs::token_hash,
+            ))
             .first(&mut self.conn()?)
             .optional()?;
-        Ok(row.map(|(serial, actor_name, sid)| Session {
+        Ok(row.map(|(serial, actor_name, sid, hash)| Session {
             serial,
             actor_name,
             session_id: decode_session_id(&sid),
+            token_hash: hash.unwrap_or_default(),
         }))
     }
 

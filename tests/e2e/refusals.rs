@@ -1,0 +1,146 @@
+//! Every malformed or refused request gets a 4xx with the protocol's error body and stores
+//! nothing.
+
+use serde_json::json;
+
+use crate::harness::{TestServer, DOMAIN, PASSWORD};
+use crate::openssl::{actor_subject, Key, ACTOR_EXTENSIONS};
+
+const REGISTER: &str = "/p2core/register";
+const TRUST: &str = "/p2core/session/trust";
+
+#[test]
+fn malformed_register_bodies() {
+    let server = TestServer::start_with("body_limit_bytes = 2048");
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        ("not JSON", "{actor_name: alice".into(), 400, "P2CORE_INVALID_BODY"),
+        ("empty body", String::new(), 400, "P2CORE_INVALID_BODY"),
+        ("missing auth_payload", json!({"actor_name": "alice"}).to_string(), 400, "P2CORE_INVALID_BODY"),
+        ("missing actor_name", json!({"auth_payload": {"password": "x"}}).to_string(), 400, "P2CORE_INVALID_BODY"),
+        ("name not a string", json!({"actor_name": 7, "auth_payload": {"password": "x"}}).to_string(), 400, "P2CORE_INVALID_BODY"),
+        ("password not a string", json!({"actor_name": "a", "auth_payload": {"password": 1}}).to_string(), 400, "P2CORE_INVALID_BODY"),
+        ("array body", "[]".into(), 400, "P2CORE_INVALID_BODY"),
+        ("too large", json!({"actor_name": "a", "auth_payload": {"password": "x".repeat(4096)}}).to_string(), 413, "P2CORE_BODY_TOO_LARGE"),
+        ("name with space", json!({"actor_name": "al ice", "auth_payload": {"password": "x"}}).to_string(), 400, "P2CORE_INVALID_ACTOR_NAME"),
+        ("name with @", json!({"actor_name": "alice@x", "auth_payload": {"password": "x"}}).to_string(), 400, "P2CORE_INVALID_ACTOR_NAME"),
+        ("empty name", json!({"actor_name": "", "auth_payload": {"password": "x"}}).to_string(), 400, "P2CORE_INVALID_ACTOR_NAME"),
+        ("65-byte name", json!({"actor_name": "a".repeat(65), "auth_payload": {"password": "x"}}).to_string(), 400, "P2CORE_INVALID_ACTOR_NAME"),
+        ("non-ASCII name", json!({"actor_name": "zoë", "auth_payload": {"password": "x"}}).to_string(), 400, "P2CORE_INVALID_ACTOR_NAME"),
+        ("empty password", json!({"actor_name": "alice", "auth_payload": {"password": ""}}).to_string(), 400, "P2CORE_INVALID_PASSWORD"),
+        ("1025-byte password", json!({"actor_name": "alice", "auth_payload": {"password": "p".repeat(1025)}}).to_string(), 400, "P2CORE_INVALID_PASSWORD"),
+    ];
+    for (what, body, status, error) in cases {
+        let answer = server.post_raw(REGISTER, "application/json", body);
+        assert_eq!(answer.status, status, "{what}: {}", answer.body);
+        answer.assert_error(status, error);
+    }
+    server
+        .post_raw(REGISTER, "text/plain", json!({"actor_name": "a", "auth_payload": {"password": "x"}}).to_string())
+        .assert_error(415, "P2CORE_UNSUPPORTED_MEDIA_TYPE");
+    assert_eq!(server.store().count_actors().unwrap(), 0, "a refused registration stored an actor");
+}
+
+#[test]
+fn unknown_routes_and_methods() {
+    let server = TestServer::start();
+    server.get("/p2core/nothing-here").assert_error(404, "P2CORE_NOT_FOUND");
+    let answer = server.get(REGISTER);
+    answer.assert_error(405, "P2CORE_METHOD_NOT_ALLOWED");
+    assert_eq!(answer.headers["allow"], "POST");
+    let answer = server.send(server.http.post(server.url("/p2core/key/server")));
+    answer.assert_error(405, "P2CORE_METHOD_NOT_ALLOWED");
+    assert_eq!(answer.headers["allow"], "GET");
+}
+
+#[test]
+fn wrong_password_and_unknown_actor_get_the_same_401() {
+    let server = TestServer::start();
+    server.register("alice");
+    let csr = Key::ed25519(server.data_dir(), "k").actor_csr("alice", "s");
+    let wrong = server.trust("alice", "not the password", &csr);
+    wrong.assert_error(401, "P2CORE_UNAUTHORIZED");
+    let unknown = server.trust("mallory", PASSWORD, &csr);
+    unknown.assert_error(401, "P2CORE_UNAUTHORIZED");
+    assert_eq!(wrong.body, unknown.body);
+    server.trust("not a name!", PASSWORD, &csr).assert_error(401, "P2CORE_UNAUTHORIZED");
+    assert_eq!(server.cert_count("alice"), 0);
+    assert!(!server.logs().contains("not the password"), "a password reached the log");
+}
+
+#[test]
+fn bearer_tokens_are_checked() {
+    let server = TestServer::start();
+    server.send(server.http.put(server.url("/p2core/session/revoke"))).assert_error(401, "P2CORE_UNAUTHORIZED");
+    server.put_with_token("/p2core/session/revoke", "bm90IGEgdG9rZW4").assert_error(401, "P2CORE_UNAUTHORIZED");
+    let basic = server.send(server.http.put(server.url("/p2core/session/revoke")).basic_auth("alice", Some("pw")));
+    basic.assert_error(401, "P2CORE_UNAUTHORIZED");
+}
+
+/// Flips one bit of the DER inside a PEM, `from_end` bytes before its end.
+fn tamper(pem: &str, from_end: usize) -> String {
+    let (label, mut der) = der::pem::decode_vec(pem.as_bytes()).unwrap();
+    let i = der.len() - from_end;
+    der[i] ^= 0x01;
+    der::pem::encode_string(label, der::pem::LineEnding::LF, &der).unwrap()
+}
+
+#[test]
+fn malformed_and_lying_csrs_are_refused() {
+    let server = TestServer::start();
+    server.register("alice");
+    server.register("bob");
+    let dir = server.data_dir();
+    let key = Key::ed25519(dir, "alice");
+    let good = key.actor_csr("alice", "s1");
+    let dcs: String = DOMAIN.split('.').map(|l| format!("/DC={l}")).collect();
+    let uid = format!("/UID=alice@{DOMAIN}");
+    let with = |subject: String, exts: &[&str]| key.csr(&subject, exts);
+
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        ("not PEM", "hello".into(), 400, "P2CORE_CSR_MALFORMED"),
+        ("empty", String::new(), 400, "P2CORE_CSR_MALFORMED"),
+        ("garbage DER", "-----BEGIN CERTIFICATE REQUEST-----\nAAECAwQF\n-----END CERTIFICATE REQUEST-----\n".into(), 400, "P2CORE_CSR_MALFORMED"),
+        ("a certificate, not a CSR", server.server_cert(), 400, "P2CORE_CSR_MALFORMED"),
+        ("truncated", good[..good.len() / 2].to_owned(), 400, "P2CORE_CSR_MALFORMED"),
+        ("forged signature", tamper(&good, 1), 400, "P2CORE_CSR_SIGNATURE_INVALID"),
+        ("signed content changed", tamper(&good, 80), 400, "P2CORE_CSR_SIGNATURE_INVALID"),
+        ("P-256 key", Key::p256(dir, "ec").actor_csr("alice", "s1"), 400, "P2CORE_UNSUPPORTED_KEY_ALGORITHM"),
+        ("CN of another actor", with(format!("/CN=bob{dcs}{uid}/uniqueIdentifier=s1"), &ACTOR_EXTENSIONS), 400, "P2CORE_CSR_COMMON_NAME_MISMATCH"),
+        ("no CN", with(format!("{dcs}{uid}/uniqueIdentifier=s1"), &ACTOR_EXTENSIONS), 400, "P2CORE_CSR_COMMON_NAME_MISMATCH"),
+        ("two CNs", with(format!("/CN=alice/CN=alice{dcs}{uid}/uniqueIdentifier=s1"), &ACTOR_EXTENSIONS), 400, "P2CORE_CSR_COMMON_NAME_MISMATCH"),
+        ("other domain", with(format!("/CN=alice/DC=evil/DC=test{uid}/uniqueIdentifier=s1"), &ACTOR_EXTENSIONS), 400, "P2CORE_CSR_DOMAIN_MISMATCH"),
+        ("DCs reversed", with(format!("/CN=alice/DC=test/DC=polyhome{uid}/uniqueIdentifier=s1"), &ACTOR_EXTENSIONS), 400, "P2CORE_CSR_DOMAIN_MISMATCH"),
+        ("DC missing", with(format!("/CN=alice/DC=polyhome{uid}/uniqueIdentifier=s1"), &ACTOR_EXTENSIONS), 400, "P2CORE_CSR_DOMAIN_MISMATCH"),
+        ("UID of bob", with(format!("/CN=alice{dcs}/UID=bob@{DOMAIN}/uniqueIdentifier=s1"), &ACTOR_EXTENSIONS), 400, "P2CORE_CSR_FEDERATION_ID_MISMATCH"),
+        ("no UID", with(format!("/CN=alice{dcs}/uniqueIdentifier=s1"), &ACTOR_EXTENSIONS), 400, "P2CORE_CSR_FEDERATION_ID_MISMATCH"),
+        ("no session ID", with(format!("/CN=alice{dcs}{uid}"), &ACTOR_EXTENSIONS), 400, "P2CORE_CSR_SESSION_ID_INVALID"),
+        ("33-char session ID", with(actor_subject("alice", &"x".repeat(33)), &ACTOR_EXTENSIONS), 400, "P2CORE_CSR_SESSION_ID_INVALID"),
+        ("no key usage", with(actor_subject("alice", "s1"), &["basicConstraints=critical,CA:FALSE"]), 400, "P2CORE_CSR_KEY_USAGE_INVALID"),
+        ("key usage without signing", with(actor_subject("alice", "s1"), &["keyUsage=critical,keyAgreement"]), 400, "P2CORE_CSR_KEY_USAGE_INVALID"),
+        ("keyCertSign", with(actor_subject("alice", "s1"), &["keyUsage=critical,digitalSignature,keyCertSign"]), 400, "P2CORE_CSR_KEY_USAGE_INVALID"),
+        ("CA requested", with(actor_subject("alice", "s1"), &["keyUsage=critical,digitalSignature", "basicConstraints=critical,CA:TRUE"]), 400, "P2CORE_CSR_CA_REQUESTED"),
+    ];
+    for (what, csr, status, error) in &cases {
+        let answer = server.trust("alice", PASSWORD, csr);
+        assert_eq!(answer.status, *status, "{what}: {}", answer.body);
+        answer.assert_error(*status, error);
+    }
+    assert_eq!(server.cert_count("alice"), 0, "a refused CSR stored a certificate");
+
+    // Malformed trust bodies.
+    for (what, body) in [
+        ("not JSON", "nope".to_owned()),
+        ("missing csr", json!({"actor_name": "alice", "auth_payload": {"password": PASSWORD}}).to_string()),
+        ("csr not a string", json!({"actor_name": "alice", "csr": [1], "auth_payload": {"password": PASSWORD}}).to_string()),
+        ("missing auth_payload", json!({"actor_name": "alice", "csr": good}).to_string()),
+    ] {
+        let answer = server.post_raw(TRUST, "application/json", body);
+        assert_eq!(answer.status, 400, "{what}: {}", answer.body);
+        answer.assert_error(400, "P2CORE_INVALID_BODY");
+    }
+    // And after all that, the good CSR still works.
+    let answer = server.trust("alice", PASSWORD, &good);
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    assert_eq!(server.cert_count("alice"), 1);
+    assert_eq!(server.cert_count("bob"), 0);
+}

@@ -139,6 +139,15 @@ mod tests {
     }
 
     #[test]
+    fn docs_list_every_code() {
+        let docs = include_str!("../../../docs/errors.md");
+        for code in ErrorCode::ALL {
+            let row = format!("| {} | `{}` |", code.status(), code.as_str());
+            assert!(docs.contains(&row), "docs/errors.md lacks the row for {code}");
+        }
+    }
+
+    #[test]
     fn body_has_the_spec_fields() {
         let body = serde_json::to_value(ErrorBody::new(ErrorCode::FederationIdTaken, "")).unwrap();
         assert_eq!(

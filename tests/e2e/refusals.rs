@@ -76,11 +76,17 @@ fn bearer_tokens_are_checked() {
     basic.assert_error(401, "P2CORE_UNAUTHORIZED");
 }
 
-/// Flips one bit of the DER inside a PEM, `from_end` bytes before its end.
-fn tamper(pem: &str, from_end: usize) -> String {
+/// Changes the DER inside a PEM: flips the last bit of the signature, or with `swap`, replaces
+/// the first occurrence of one byte string in the signed part with another of the same length.
+fn tamper(pem: &str, swap: Option<(&[u8], &[u8])>) -> String {
     let (label, mut der) = der::pem::decode_vec(pem.as_bytes()).unwrap();
-    let i = der.len() - from_end;
-    der[i] ^= 0x01;
+    match swap {
+        None => *der.last_mut().unwrap() ^= 0x01,
+        Some((from, to)) => {
+            let at = der.windows(from.len()).position(|w| w == from).expect("bytes to swap");
+            der[at..at + to.len()].copy_from_slice(to);
+        }
+    }
     der::pem::encode_string(label, der::pem::LineEnding::LF, &der).unwrap()
 }
 
@@ -102,8 +108,8 @@ fn malformed_and_lying_csrs_are_refused() {
         ("garbage DER", "-----BEGIN CERTIFICATE REQUEST-----\nAAECAwQF\n-----END CERTIFICATE REQUEST-----\n".into(), 400, "P2CORE_CSR_MALFORMED"),
         ("a certificate, not a CSR", server.server_cert(), 400, "P2CORE_CSR_MALFORMED"),
         ("truncated", good[..good.len() / 2].to_owned(), 400, "P2CORE_CSR_MALFORMED"),
-        ("forged signature", tamper(&good, 1), 400, "P2CORE_CSR_SIGNATURE_INVALID"),
-        ("signed content changed", tamper(&good, 80), 400, "P2CORE_CSR_SIGNATURE_INVALID"),
+        ("forged signature", tamper(&good, None), 400, "P2CORE_CSR_SIGNATURE_INVALID"),
+        ("UID changed after signing", tamper(&good, Some((b"alice@", b"bobby@"))), 400, "P2CORE_CSR_SIGNATURE_INVALID"),
         ("P-256 key", Key::p256(dir, "ec").actor_csr("alice", "s1"), 400, "P2CORE_UNSUPPORTED_KEY_ALGORITHM"),
         ("CN of another actor", with(format!("/CN=bob{dcs}{uid}/uniqueIdentifier=s1"), &ACTOR_EXTENSIONS), 400, "P2CORE_CSR_COMMON_NAME_MISMATCH"),
         ("no CN", with(format!("{dcs}{uid}/uniqueIdentifier=s1"), &ACTOR_EXTENSIONS), 400, "P2CORE_CSR_COMMON_NAME_MISMATCH"),

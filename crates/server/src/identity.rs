@@ -35,7 +35,8 @@ pub fn load_or_create(store: &Store, domain: &DomainName, lifetime_secs: u64) ->
 }
 
 fn pem_to_der(pem: &str) -> anyhow::Result<Vec<u8>> {
-    let (label, der) = der::pem::decode_vec(pem.as_bytes()).context("stored server certificate is not PEM")?;
+    let (label, der) = der::pem::decode_vec(pem.as_bytes())
+        .map_err(|e| anyhow::anyhow!("stored server certificate is not PEM: {e}"))?;
     anyhow::ensure!(label == "CERTIFICATE", "stored server certificate has PEM label {label}");
     Ok(der)
 }

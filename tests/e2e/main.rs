@@ -8,6 +8,9 @@
 mod harness;
 mod keys;
 mod openssl;
+mod polyproto;
+#[path = "../support/polyproto_keys.rs"]
+mod polyproto_keys;
 mod refusals;
 mod register;
 mod trust;

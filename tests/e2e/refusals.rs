@@ -150,3 +150,13 @@ fn malformed_and_lying_csrs_are_refused() {
     assert_eq!(server.cert_count("alice"), 1);
     assert_eq!(server.cert_count("bob"), 0);
 }
+
+#[test]
+fn oversized_get_bodies_get_the_protocol_error() {
+    let server = TestServer::start_with("body_limit_bytes = 2048");
+    let body = json!({"timestamp": "1", "padding": "x".repeat(4096)}).to_string();
+    let answer = server.send(server.http.get(server.url("/p2core/key/server")).body(body));
+    answer.assert_error(413, "P2CORE_BODY_TOO_LARGE");
+    let answer = server.send(server.http.get(server.url("/p2core/key/server")).body("{not json"));
+    answer.assert_error(400, "P2CORE_INVALID_BODY");
+}

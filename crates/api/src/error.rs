@@ -94,3 +94,50 @@ pub(crate) fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_w
 pub(crate) fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
     ApiError::new(ErrorCode::InvalidParameter, format!("invalid path: {err}")).into()
 }
+
+/// Middleware that gives every error response the protocol's JSON body, including those that
+/// actix-web makes itself (an oversized body on a route that reads raw bytes, a panic caught as
+/// 500). Responses that already carry JSON pass unchanged.
+pub fn protocol_error_bodies<B: 'static>() -> actix_web::middleware::ErrorHandlers<B> {
+    actix_web::middleware::ErrorHandlers::new().default_handler(ensure_json_body)
+}
+
+fn ensure_json_body<B>(
+    res: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
+    use actix_web::http::header::{self, HeaderValue};
+    use actix_web::middleware::ErrorHandlerResponse;
+
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let code = match status.as_u16() {
+        401 => ErrorCode::Unauthorized,
+        404 => ErrorCode::NotFound,
+        405 => ErrorCode::MethodNotAllowed,
+        413 => ErrorCode::BodyTooLarge,
+        415 => ErrorCode::UnsupportedMediaType,
+        503 => ErrorCode::Unavailable,
+        s if s >= 500 => ErrorCode::Internal,
+        _ => ErrorCode::InvalidBody,
+    };
+    let body = ErrorBody {
+        errcode: status.as_u16(),
+        error: code.as_str().to_owned(),
+        message: status.canonical_reason().unwrap_or("error").to_lowercase(),
+    };
+    let (req, mut res) = res.into_parts();
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let res = res.set_body(serde_json::to_string(&body).unwrap_or_default());
+    Ok(ErrorHandlerResponse::Response(
+        actix_web::dev::ServiceResponse::new(req, res)
+            .map_into_boxed_body()
+            .map_into_right_body(),
+    ))
+}

@@ -19,7 +19,7 @@ use polyhome_proto::{DomainName, ErrorCode};
 use polyhome_store::Store;
 
 pub use auth::{PasswordHashing, Passwords, PASSWORD_MAX_LEN};
-pub use error::ApiError;
+pub use error::{protocol_error_bodies, ApiError};
 
 /// What the handlers share.
 pub struct AppState {

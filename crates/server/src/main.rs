@@ -73,6 +73,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move {
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(polyhome_api::protocol_error_bodies())
                 .wrap(actix_web::middleware::Logger::new("%r %s %b %Dms").log_target("polyhome::http"))
                 .configure(polyhome_api::configure(state.clone(), body_limit))
         });

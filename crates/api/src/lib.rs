@@ -30,6 +30,9 @@ pub struct AppState {
     /// Lifetime of issued ID-Certs, seconds (cut short by the server certificate's expiry).
     pub cert_lifetime_secs: u64,
     identity: RwLock<Arc<CurrentIdentity>>,
+    /// Bounds how many password hashes run at once (one per core), so that a burst of logins
+    /// queues instead of taking memory-hard hashes' memory many times over.
+    hashing: tokio::sync::Semaphore,
 }
 
 /// The identity key that signs now, with its certificate pre-encoded for `GET /p2core/key/server`.
@@ -52,7 +55,15 @@ impl AppState {
             passwords,
             cert_lifetime_secs,
             identity: RwLock::new(Arc::new(CurrentIdentity::new(identity))),
+            hashing: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            ),
         }
+    }
+
+    /// Waits for a turn to hash a password; hold the permit while hashing.
+    pub(crate) async fn hashing_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+        self.hashing.acquire().await.map_err(ApiError::internal)
     }
 
     /// The identity key that signs now.

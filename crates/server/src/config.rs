@@ -169,6 +169,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_example_file_is_complete_and_known() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/polyhome.toml");
+        let loaded = Config::load(Some(&example)).unwrap();
+        assert!(loaded.unknown_keys.is_empty(), "{:?}", loaded.unknown_keys);
+        // Every key of the configuration appears in the example and in --help.
+        let text = std::fs::read_to_string(&example).unwrap();
+        let defaults = serde_json::to_value(Config::default()).unwrap();
+        for (key, value) in defaults.as_object().unwrap() {
+            let nested: Vec<String> = match value.as_object() {
+                Some(inner) => inner.keys().cloned().collect(),
+                None => vec![key.clone()],
+            };
+            for k in nested {
+                assert!(text.contains(&format!("{k} =")), "deploy/polyhome.toml lacks {k}");
+                assert!(KEYS_HELP.contains(&format!("{k} =")), "--help lacks {k}");
+            }
+        }
+    }
+
+    #[test]
     fn passwords_are_redacted() {
         assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");

@@ -25,6 +25,7 @@ pub(crate) async fn register(
         return Err(taken());
     }
 
+    let _permit = state.hashing_permit().await?;
     let (s, actor) = (state.clone(), fid.actor.to_string());
     let created = web::block(move || -> Result<Result<(), StoreError>, ApiError> {
         let hash = s.passwords.hash(&auth_payload.password)?;

@@ -22,6 +22,7 @@ pub(crate) async fn trust(
     // A name that cannot exist gets the same answer as an unknown one.
     let name: Option<ActorName> = actor_name.parse().ok();
 
+    let _permit = state.hashing_permit().await?;
     let s = state.clone();
     let response = web::block(move || -> Result<TrustResponse, ApiError> {
         let actor = match &name {

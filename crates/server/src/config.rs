@@ -108,8 +108,12 @@ impl Config {
 
         let mut unknown_keys = Vec::new();
         let value: serde_json::Value = merged.try_deserialize().context("reading the configuration")?;
-        let config: Config = serde_ignored::deserialize(value, |path| unknown_keys.push(path.to_string()))
-            .context("invalid configuration")?;
+        let mut track = serde_path_to_error::Track::new();
+        let config: Config = serde_ignored::deserialize(
+            serde_path_to_error::Deserializer::new(value, &mut track),
+            |path| unknown_keys.push(path.to_string()),
+        )
+        .map_err(|e| anyhow::anyhow!("invalid configuration value for `{}`: {e}", track.path()))?;
         config.check()?;
         Ok(Loaded { config, unknown_keys })
     }

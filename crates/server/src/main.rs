@@ -16,6 +16,10 @@ use crate::config::{Config, KEYS_HELP};
 #[derive(Parser)]
 #[command(name = "polyhome", version, about = "polyhome, a polyproto home server", after_help = KEYS_HELP)]
 struct Cli {
+    /// TOML configuration file (see below for its keys).
+    #[arg(long, short, global = true, env = "POLYHOME_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -23,26 +27,26 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the server (the default when no command is given).
-    Serve(ServeArgs),
+    Serve,
 }
 
-#[derive(clap::Args, Default)]
-struct ServeArgs {
-    /// TOML configuration file.
-    #[arg(long, short, env = "POLYHOME_CONFIG")]
-    config: Option<PathBuf>,
-}
-
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Some(Command::Serve(args)) => serve(args),
-        None => serve(ServeArgs { config: std::env::var_os("POLYHOME_CONFIG").map(PathBuf::from) }),
+    let result = match cli.command {
+        Some(Command::Serve) | None => serve(cli.config),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The cause chain, one line, without a backtrace: this is for operators.
+            eprintln!("polyhome: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 
-fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let loaded = Config::load(args.config.as_deref())?;
+fn serve(config_file: Option<PathBuf>) -> anyhow::Result<()> {
+    let loaded = Config::load(config_file.as_deref())?;
     let config = loaded.config;
     init_logging(&config.log);
     for key in &loaded.unknown_keys {
@@ -50,6 +54,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
 
     let domain = config.domain()?;
+    let passwords = Passwords::new(config.password_hashing).map_err(anyhow::Error::msg)?;
     let url = config.database_url();
     if Backend::of_url(&url) == Backend::Sqlite {
         std::fs::create_dir_all(&config.data_dir)
@@ -58,7 +63,6 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = Store::open(&url, config.database_pool_size)
         .with_context(|| format!("opening database {}", config::redact_url(&url)))?;
     let identity = identity::load_or_create(&store, &domain, config.certificates.server_cert_lifetime_secs)?;
-    let passwords = Passwords::new(config.password_hashing).map_err(anyhow::Error::msg)?;
     let state = web::Data::new(AppState::new(
         store,
         domain.clone(),

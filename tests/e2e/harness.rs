@@ -51,8 +51,18 @@ impl Answer {
     #[track_caller]
     pub fn assert_error(&self, status: u16, error: &str) {
         assert_eq!(self.status, status, "unexpected status; body {}", self.body);
-        assert_eq!(self.body["errcode"], json!(status), "errcode; body {}", self.body);
-        assert_eq!(self.body["error"], json!(error), "error; body {}", self.body);
+        assert_eq!(
+            self.body["errcode"],
+            json!(status),
+            "errcode; body {}",
+            self.body
+        );
+        assert_eq!(
+            self.body["error"],
+            json!(error),
+            "error; body {}",
+            self.body
+        );
     }
 }
 
@@ -73,13 +83,21 @@ impl TestServer {
                 let name = format!("polyhome_test_{unique}");
                 let mut admin = diesel::PgConnection::establish(&admin_url)
                     .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {admin_url}: {e}"));
-                admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+                admin
+                    .batch_execute(&format!("CREATE DATABASE {name}"))
+                    .unwrap();
                 let url = format!("{}/{name}", admin_url.trim_end_matches('/'));
                 (Database::Postgres { admin_url, name }, url)
             }
             _ => {
                 ANNOUNCE.call_once(|| eprintln!("e2e: running against SQLite"));
-                (Database::Sqlite, dir.join("data").join("polyhome.db").to_string_lossy().into_owned())
+                (
+                    Database::Sqlite,
+                    dir.join("data")
+                        .join("polyhome.db")
+                        .to_string_lossy()
+                        .into_owned(),
+                )
             }
         };
         let mut server = TestServer {
@@ -90,7 +108,10 @@ impl TestServer {
             database_url,
             extra_config: extra_config.to_owned(),
             logs: Arc::new(Mutex::new(String::new())),
-            http: reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().unwrap(),
+            http: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
         };
         server.spawn();
         server
@@ -125,7 +146,11 @@ impl TestServer {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
+                    let addr = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
                     let _ = tx.send(addr);
                 }
                 let mut logs = logs.lock().unwrap();
@@ -176,15 +201,29 @@ impl TestServer {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().unwrap_or_default();
-        Answer { status, headers, body: serde_json::from_str(&text).unwrap_or(Value::Null) }
+        Answer {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
     }
 
     pub fn post(&self, path: &str, body: &Value) -> Answer {
         self.send(self.http.post(self.url(path)).json(body))
     }
 
-    pub fn post_raw(&self, path: &str, content_type: &str, body: impl Into<reqwest::blocking::Body>) -> Answer {
-        self.send(self.http.post(self.url(path)).header("content-type", content_type).body(body))
+    pub fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::blocking::Body>,
+    ) -> Answer {
+        self.send(
+            self.http
+                .post(self.url(path))
+                .header("content-type", content_type)
+                .body(body),
+        )
     }
 
     pub fn get(&self, path: &str) -> Answer {
@@ -197,7 +236,10 @@ impl TestServer {
 
     /// Registers `name` with [`PASSWORD`]; panics unless 201.
     pub fn register(&self, name: &str) -> String {
-        let answer = self.post("/p2core/register", &json!({"actor_name": name, "auth_payload": {"password": PASSWORD}}));
+        let answer = self.post(
+            "/p2core/register",
+            &json!({"actor_name": name, "auth_payload": {"password": PASSWORD}}),
+        );
         assert_eq!(answer.status, 201, "register {name}: {}", answer.body);
         answer.body["fid"].as_str().unwrap().to_owned()
     }
@@ -227,7 +269,8 @@ impl Drop for TestServer {
         self.stop();
         if let Database::Postgres { admin_url, name } = &self.database {
             if let Ok(mut admin) = diesel::PgConnection::establish(admin_url) {
-                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                let _ =
+                    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);

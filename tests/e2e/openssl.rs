@@ -7,7 +7,11 @@ use crate::harness::DOMAIN;
 
 /// Runs openssl with `args` in `dir`; panics with its output on failure. Returns stdout.
 pub fn openssl(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
     assert!(
         output.status.success(),
         "openssl {args:?} failed:\n{}{}",
@@ -31,7 +35,11 @@ impl Key {
 
     /// A new ECDSA P-256 key (which polyhome must refuse).
     pub fn p256(dir: &Path, name: &str) -> Key {
-        Key::generate(dir, name, &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"])
+        Key::generate(
+            dir,
+            name,
+            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        )
     }
 
     fn generate(dir: &Path, name: &str, algorithm: &[&str]) -> Key {
@@ -40,7 +48,10 @@ impl Key {
         args.extend_from_slice(algorithm);
         args.extend_from_slice(&["-out", &file]);
         openssl(dir, &args);
-        Key { dir: dir.to_owned(), file }
+        Key {
+            dir: dir.to_owned(),
+            file,
+        }
     }
 
     /// A CSR with this subject (`/CN=…/DC=…`) and `-addext` extensions, PEM.
@@ -59,7 +70,10 @@ impl Key {
 }
 
 /// The extensions of an actor ID-CSR.
-pub const ACTOR_EXTENSIONS: [&str; 2] = ["keyUsage=critical,digitalSignature", "basicConstraints=critical,CA:FALSE"];
+pub const ACTOR_EXTENSIONS: [&str; 2] = [
+    "keyUsage=critical,digitalSignature",
+    "basicConstraints=critical,CA:FALSE",
+];
 
 /// The subject of an actor ID-CSR on the test domain.
 pub fn actor_subject(actor: &str, session: &str) -> String {

@@ -13,21 +13,87 @@ const TRUST: &str = "/p2core/session/trust";
 fn malformed_register_bodies() {
     let server = TestServer::start_with("body_limit_bytes = 2048");
     let cases: Vec<(&str, String, u16, &str)> = vec![
-        ("not JSON", "{actor_name: alice".into(), 400, "P2CORE_INVALID_BODY"),
+        (
+            "not JSON",
+            "{actor_name: alice".into(),
+            400,
+            "P2CORE_INVALID_BODY",
+        ),
         ("empty body", String::new(), 400, "P2CORE_INVALID_BODY"),
-        ("missing auth_payload", json!({"actor_name": "alice"}).to_string(), 400, "P2CORE_INVALID_BODY"),
-        ("missing actor_name", json!({"auth_payload": {"password": "x"}}).to_string(), 400, "P2CORE_INVALID_BODY"),
-        ("name not a string", json!({"actor_name": 7, "auth_payload": {"password": "x"}}).to_string(), 400, "P2CORE_INVALID_BODY"),
-        ("password not a string", json!({"actor_name": "a", "auth_payload": {"password": 1}}).to_string(), 400, "P2CORE_INVALID_BODY"),
+        (
+            "missing auth_payload",
+            json!({"actor_name": "alice"}).to_string(),
+            400,
+            "P2CORE_INVALID_BODY",
+        ),
+        (
+            "missing actor_name",
+            json!({"auth_payload": {"password": "x"}}).to_string(),
+            400,
+            "P2CORE_INVALID_BODY",
+        ),
+        (
+            "name not a string",
+            json!({"actor_name": 7, "auth_payload": {"password": "x"}}).to_string(),
+            400,
+            "P2CORE_INVALID_BODY",
+        ),
+        (
+            "password not a string",
+            json!({"actor_name": "a", "auth_payload": {"password": 1}}).to_string(),
+            400,
+            "P2CORE_INVALID_BODY",
+        ),
         ("array body", "[]".into(), 400, "P2CORE_INVALID_BODY"),
-        ("too large", json!({"actor_name": "a", "auth_payload": {"password": "x".repeat(4096)}}).to_string(), 413, "P2CORE_BODY_TOO_LARGE"),
-        ("name with space", json!({"actor_name": "al ice", "auth_payload": {"password": "x"}}).to_string(), 400, "P2CORE_INVALID_ACTOR_NAME"),
-        ("name with @", json!({"actor_name": "alice@x", "auth_payload": {"password": "x"}}).to_string(), 400, "P2CORE_INVALID_ACTOR_NAME"),
-        ("empty name", json!({"actor_name": "", "auth_payload": {"password": "x"}}).to_string(), 400, "P2CORE_INVALID_ACTOR_NAME"),
-        ("65-byte name", json!({"actor_name": "a".repeat(65), "auth_payload": {"password": "x"}}).to_string(), 400, "P2CORE_INVALID_ACTOR_NAME"),
-        ("non-ASCII name", json!({"actor_name": "zoë", "auth_payload": {"password": "x"}}).to_string(), 400, "P2CORE_INVALID_ACTOR_NAME"),
-        ("empty password", json!({"actor_name": "alice", "auth_payload": {"password": ""}}).to_string(), 400, "P2CORE_INVALID_PASSWORD"),
-        ("1025-byte password", json!({"actor_name": "alice", "auth_payload": {"password": "p".repeat(1025)}}).to_string(), 400, "P2CORE_INVALID_PASSWORD"),
+        (
+            "too large",
+            json!({"actor_name": "a", "auth_payload": {"password": "x".repeat(4096)}}).to_string(),
+            413,
+            "P2CORE_BODY_TOO_LARGE",
+        ),
+        (
+            "name with space",
+            json!({"actor_name": "al ice", "auth_payload": {"password": "x"}}).to_string(),
+            400,
+            "P2CORE_INVALID_ACTOR_NAME",
+        ),
+        (
+            "name with @",
+            json!({"actor_name": "alice@x", "auth_payload": {"password": "x"}}).to_string(),
+            400,
+            "P2CORE_INVALID_ACTOR_NAME",
+        ),
+        (
+            "empty name",
+            json!({"actor_name": "", "auth_payload": {"password": "x"}}).to_string(),
+            400,
+            "P2CORE_INVALID_ACTOR_NAME",
+        ),
+        (
+            "65-byte name",
+            json!({"actor_name": "a".repeat(65), "auth_payload": {"password": "x"}}).to_string(),
+            400,
+            "P2CORE_INVALID_ACTOR_NAME",
+        ),
+        (
+            "non-ASCII name",
+            json!({"actor_name": "zoë", "auth_payload": {"password": "x"}}).to_string(),
+            400,
+            "P2CORE_INVALID_ACTOR_NAME",
+        ),
+        (
+            "empty password",
+            json!({"actor_name": "alice", "auth_payload": {"password": ""}}).to_string(),
+            400,
+            "P2CORE_INVALID_PASSWORD",
+        ),
+        (
+            "1025-byte password",
+            json!({"actor_name": "alice", "auth_payload": {"password": "p".repeat(1025)}})
+                .to_string(),
+            400,
+            "P2CORE_INVALID_PASSWORD",
+        ),
     ];
     for (what, body, status, error) in cases {
         let answer = server.post_raw(REGISTER, "application/json", body);
@@ -35,15 +101,25 @@ fn malformed_register_bodies() {
         answer.assert_error(status, error);
     }
     server
-        .post_raw(REGISTER, "text/plain", json!({"actor_name": "a", "auth_payload": {"password": "x"}}).to_string())
+        .post_raw(
+            REGISTER,
+            "text/plain",
+            json!({"actor_name": "a", "auth_payload": {"password": "x"}}).to_string(),
+        )
         .assert_error(415, "P2CORE_UNSUPPORTED_MEDIA_TYPE");
-    assert_eq!(server.store().count_actors().unwrap(), 0, "a refused registration stored an actor");
+    assert_eq!(
+        server.store().count_actors().unwrap(),
+        0,
+        "a refused registration stored an actor"
+    );
 }
 
 #[test]
 fn unknown_routes_and_methods() {
     let server = TestServer::start();
-    server.get("/p2core/nothing-here").assert_error(404, "P2CORE_NOT_FOUND");
+    server
+        .get("/p2core/nothing-here")
+        .assert_error(404, "P2CORE_NOT_FOUND");
     let answer = server.get(REGISTER);
     answer.assert_error(405, "P2CORE_METHOD_NOT_ALLOWED");
     assert_eq!(answer.headers["allow"], "POST");
@@ -62,17 +138,31 @@ fn wrong_password_and_unknown_actor_get_the_same_401() {
     let unknown = server.trust("mallory", PASSWORD, &csr);
     unknown.assert_error(401, "P2CORE_UNAUTHORIZED");
     assert_eq!(wrong.body, unknown.body);
-    server.trust("not a name!", PASSWORD, &csr).assert_error(401, "P2CORE_UNAUTHORIZED");
+    server
+        .trust("not a name!", PASSWORD, &csr)
+        .assert_error(401, "P2CORE_UNAUTHORIZED");
     assert_eq!(server.cert_count("alice"), 0);
-    assert!(!server.logs().contains("not the password"), "a password reached the log");
+    assert!(
+        !server.logs().contains("not the password"),
+        "a password reached the log"
+    );
 }
 
 #[test]
 fn bearer_tokens_are_checked() {
     let server = TestServer::start();
-    server.send(server.http.put(server.url("/p2core/session/revoke"))).assert_error(401, "P2CORE_UNAUTHORIZED");
-    server.put_with_token("/p2core/session/revoke", "bm90IGEgdG9rZW4").assert_error(401, "P2CORE_UNAUTHORIZED");
-    let basic = server.send(server.http.put(server.url("/p2core/session/revoke")).basic_auth("alice", Some("pw")));
+    server
+        .send(server.http.put(server.url("/p2core/session/revoke")))
+        .assert_error(401, "P2CORE_UNAUTHORIZED");
+    server
+        .put_with_token("/p2core/session/revoke", "bm90IGEgdG9rZW4")
+        .assert_error(401, "P2CORE_UNAUTHORIZED");
+    let basic = server.send(
+        server
+            .http
+            .put(server.url("/p2core/session/revoke"))
+            .basic_auth("alice", Some("pw")),
+    );
     basic.assert_error(401, "P2CORE_UNAUTHORIZED");
 }
 
@@ -83,7 +173,10 @@ fn tamper(pem: &str, swap: Option<(&[u8], &[u8])>) -> String {
     match swap {
         None => *der.last_mut().unwrap() ^= 0x01,
         Some((from, to)) => {
-            let at = der.windows(from.len()).position(|w| w == from).expect("bytes to swap");
+            let at = der
+                .windows(from.len())
+                .position(|w| w == from)
+                .expect("bytes to swap");
             der[at..at + to.len()].copy_from_slice(to);
         }
     }
@@ -105,40 +198,191 @@ fn malformed_and_lying_csrs_are_refused() {
     let cases: Vec<(&str, String, u16, &str)> = vec![
         ("not PEM", "hello".into(), 400, "P2CORE_CSR_MALFORMED"),
         ("empty", String::new(), 400, "P2CORE_CSR_MALFORMED"),
-        ("garbage DER", "-----BEGIN CERTIFICATE REQUEST-----\nAAECAwQF\n-----END CERTIFICATE REQUEST-----\n".into(), 400, "P2CORE_CSR_MALFORMED"),
-        ("a certificate, not a CSR", server.server_cert(), 400, "P2CORE_CSR_MALFORMED"),
-        ("truncated", good[..good.len() / 2].to_owned(), 400, "P2CORE_CSR_MALFORMED"),
-        ("forged signature", tamper(&good, None), 400, "P2CORE_CSR_SIGNATURE_INVALID"),
-        ("UID changed after signing", tamper(&good, Some((b"alice@", b"bobby@"))), 400, "P2CORE_CSR_SIGNATURE_INVALID"),
-        ("P-256 key", Key::p256(dir, "ec").actor_csr("alice", "s1"), 400, "P2CORE_UNSUPPORTED_KEY_ALGORITHM"),
-        ("CN of another actor", with(format!("/CN=bob{dcs}{uid}/uniqueIdentifier=s1"), &ACTOR_EXTENSIONS), 400, "P2CORE_CSR_COMMON_NAME_MISMATCH"),
-        ("no CN", with(format!("{dcs}{uid}/uniqueIdentifier=s1"), &ACTOR_EXTENSIONS), 400, "P2CORE_CSR_COMMON_NAME_MISMATCH"),
-        ("two CNs", with(format!("/CN=alice/CN=alice{dcs}{uid}/uniqueIdentifier=s1"), &ACTOR_EXTENSIONS), 400, "P2CORE_CSR_COMMON_NAME_MISMATCH"),
-        ("other domain", with(format!("/CN=alice/DC=evil/DC=test{uid}/uniqueIdentifier=s1"), &ACTOR_EXTENSIONS), 400, "P2CORE_CSR_DOMAIN_MISMATCH"),
-        ("DCs reversed", with(format!("/CN=alice/DC=test/DC=polyhome{uid}/uniqueIdentifier=s1"), &ACTOR_EXTENSIONS), 400, "P2CORE_CSR_DOMAIN_MISMATCH"),
-        ("DC missing", with(format!("/CN=alice/DC=polyhome{uid}/uniqueIdentifier=s1"), &ACTOR_EXTENSIONS), 400, "P2CORE_CSR_DOMAIN_MISMATCH"),
-        ("UID of bob", with(format!("/CN=alice{dcs}/UID=bob@{DOMAIN}/uniqueIdentifier=s1"), &ACTOR_EXTENSIONS), 400, "P2CORE_CSR_FEDERATION_ID_MISMATCH"),
-        ("no UID", with(format!("/CN=alice{dcs}/uniqueIdentifier=s1"), &ACTOR_EXTENSIONS), 400, "P2CORE_CSR_FEDERATION_ID_MISMATCH"),
-        ("no session ID", with(format!("/CN=alice{dcs}{uid}"), &ACTOR_EXTENSIONS), 400, "P2CORE_CSR_SESSION_ID_INVALID"),
-        ("33-char session ID", with(actor_subject("alice", &"x".repeat(33)), &ACTOR_EXTENSIONS), 400, "P2CORE_CSR_SESSION_ID_INVALID"),
-        ("no key usage", with(actor_subject("alice", "s1"), &["basicConstraints=critical,CA:FALSE"]), 400, "P2CORE_CSR_KEY_USAGE_INVALID"),
-        ("key usage without signing", with(actor_subject("alice", "s1"), &["keyUsage=critical,keyAgreement"]), 400, "P2CORE_CSR_KEY_USAGE_INVALID"),
-        ("keyCertSign", with(actor_subject("alice", "s1"), &["keyUsage=critical,digitalSignature,keyCertSign"]), 400, "P2CORE_CSR_KEY_USAGE_INVALID"),
-        ("CA requested", with(actor_subject("alice", "s1"), &["keyUsage=critical,digitalSignature", "basicConstraints=critical,CA:TRUE"]), 400, "P2CORE_CSR_CA_REQUESTED"),
+        (
+            "garbage DER",
+            "-----BEGIN CERTIFICATE REQUEST-----\nAAECAwQF\n-----END CERTIFICATE REQUEST-----\n"
+                .into(),
+            400,
+            "P2CORE_CSR_MALFORMED",
+        ),
+        (
+            "a certificate, not a CSR",
+            server.server_cert(),
+            400,
+            "P2CORE_CSR_MALFORMED",
+        ),
+        (
+            "truncated",
+            good[..good.len() / 2].to_owned(),
+            400,
+            "P2CORE_CSR_MALFORMED",
+        ),
+        (
+            "forged signature",
+            tamper(&good, None),
+            400,
+            "P2CORE_CSR_SIGNATURE_INVALID",
+        ),
+        (
+            "UID changed after signing",
+            tamper(&good, Some((b"alice@", b"bobby@"))),
+            400,
+            "P2CORE_CSR_SIGNATURE_INVALID",
+        ),
+        (
+            "P-256 key",
+            Key::p256(dir, "ec").actor_csr("alice", "s1"),
+            400,
+            "P2CORE_UNSUPPORTED_KEY_ALGORITHM",
+        ),
+        (
+            "CN of another actor",
+            with(
+                format!("/CN=bob{dcs}{uid}/uniqueIdentifier=s1"),
+                &ACTOR_EXTENSIONS,
+            ),
+            400,
+            "P2CORE_CSR_COMMON_NAME_MISMATCH",
+        ),
+        (
+            "no CN",
+            with(format!("{dcs}{uid}/uniqueIdentifier=s1"), &ACTOR_EXTENSIONS),
+            400,
+            "P2CORE_CSR_COMMON_NAME_MISMATCH",
+        ),
+        (
+            "two CNs",
+            with(
+                format!("/CN=alice/CN=alice{dcs}{uid}/uniqueIdentifier=s1"),
+                &ACTOR_EXTENSIONS,
+            ),
+            400,
+            "P2CORE_CSR_COMMON_NAME_MISMATCH",
+        ),
+        (
+            "other domain",
+            with(
+                format!("/CN=alice/DC=evil/DC=test{uid}/uniqueIdentifier=s1"),
+                &ACTOR_EXTENSIONS,
+            ),
+            400,
+            "P2CORE_CSR_DOMAIN_MISMATCH",
+        ),
+        (
+            "DCs reversed",
+            with(
+                format!("/CN=alice/DC=test/DC=polyhome{uid}/uniqueIdentifier=s1"),
+                &ACTOR_EXTENSIONS,
+            ),
+            400,
+            "P2CORE_CSR_DOMAIN_MISMATCH",
+        ),
+        (
+            "DC missing",
+            with(
+                format!("/CN=alice/DC=polyhome{uid}/uniqueIdentifier=s1"),
+                &ACTOR_EXTENSIONS,
+            ),
+            400,
+            "P2CORE_CSR_DOMAIN_MISMATCH",
+        ),
+        (
+            "UID of bob",
+            with(
+                format!("/CN=alice{dcs}/UID=bob@{DOMAIN}/uniqueIdentifier=s1"),
+                &ACTOR_EXTENSIONS,
+            ),
+            400,
+            "P2CORE_CSR_FEDERATION_ID_MISMATCH",
+        ),
+        (
+            "no UID",
+            with(
+                format!("/CN=alice{dcs}/uniqueIdentifier=s1"),
+                &ACTOR_EXTENSIONS,
+            ),
+            400,
+            "P2CORE_CSR_FEDERATION_ID_MISMATCH",
+        ),
+        (
+            "no session ID",
+            with(format!("/CN=alice{dcs}{uid}"), &ACTOR_EXTENSIONS),
+            400,
+            "P2CORE_CSR_SESSION_ID_INVALID",
+        ),
+        (
+            "33-char session ID",
+            with(actor_subject("alice", &"x".repeat(33)), &ACTOR_EXTENSIONS),
+            400,
+            "P2CORE_CSR_SESSION_ID_INVALID",
+        ),
+        (
+            "no key usage",
+            with(
+                actor_subject("alice", "s1"),
+                &["basicConstraints=critical,CA:FALSE"],
+            ),
+            400,
+            "P2CORE_CSR_KEY_USAGE_INVALID",
+        ),
+        (
+            "key usage without signing",
+            with(
+                actor_subject("alice", "s1"),
+                &["keyUsage=critical,keyAgreement"],
+            ),
+            400,
+            "P2CORE_CSR_KEY_USAGE_INVALID",
+        ),
+        (
+            "keyCertSign",
+            with(
+                actor_subject("alice", "s1"),
+                &["keyUsage=critical,digitalSignature,keyCertSign"],
+            ),
+            400,
+            "P2CORE_CSR_KEY_USAGE_INVALID",
+        ),
+        (
+            "CA requested",
+            with(
+                actor_subject("alice", "s1"),
+                &[
+                    "keyUsage=critical,digitalSignature",
+                    "basicConstraints=critical,CA:TRUE",
+                ],
+            ),
+            400,
+            "P2CORE_CSR_CA_REQUESTED",
+        ),
     ];
     for (what, csr, status, error) in &cases {
         let answer = server.trust("alice", PASSWORD, csr);
         assert_eq!(answer.status, *status, "{what}: {}", answer.body);
         answer.assert_error(*status, error);
     }
-    assert_eq!(server.cert_count("alice"), 0, "a refused CSR stored a certificate");
+    assert_eq!(
+        server.cert_count("alice"),
+        0,
+        "a refused CSR stored a certificate"
+    );
 
     // Malformed trust bodies.
     for (what, body) in [
         ("not JSON", "nope".to_owned()),
-        ("missing csr", json!({"actor_name": "alice", "auth_payload": {"password": PASSWORD}}).to_string()),
-        ("csr not a string", json!({"actor_name": "alice", "csr": [1], "auth_payload": {"password": PASSWORD}}).to_string()),
-        ("missing auth_payload", json!({"actor_name": "alice", "csr": good}).to_string()),
+        (
+            "missing csr",
+            json!({"actor_name": "alice", "auth_payload": {"password": PASSWORD}}).to_string(),
+        ),
+        (
+            "csr not a string",
+            json!({"actor_name": "alice", "csr": [1], "auth_payload": {"password": PASSWORD}})
+                .to_string(),
+        ),
+        (
+            "missing auth_payload",
+            json!({"actor_name": "alice", "csr": good}).to_string(),
+        ),
     ] {
         let answer = server.post_raw(TRUST, "application/json", body);
         assert_eq!(answer.status, 400, "{what}: {}", answer.body);
@@ -157,6 +401,11 @@ fn oversized_get_bodies_get_the_protocol_error() {
     let body = json!({"timestamp": "1", "padding": "x".repeat(4096)}).to_string();
     let answer = server.send(server.http.get(server.url("/p2core/key/server")).body(body));
     answer.assert_error(413, "P2CORE_BODY_TOO_LARGE");
-    let answer = server.send(server.http.get(server.url("/p2core/key/server")).body("{not json"));
+    let answer = server.send(
+        server
+            .http
+            .get(server.url("/p2core/key/server"))
+            .body("{not json"),
+    );
     answer.assert_error(400, "P2CORE_INVALID_BODY");
 }

@@ -7,21 +7,34 @@ use crate::harness::{TestServer, DOMAIN, PASSWORD};
 #[test]
 fn register_answers_the_federation_id() {
     let server = TestServer::start();
-    let answer = server.post("/p2core/register", &json!({"actor_name": "alice", "auth_payload": {"password": PASSWORD}}));
+    let answer = server.post(
+        "/p2core/register",
+        &json!({"actor_name": "alice", "auth_payload": {"password": PASSWORD}}),
+    );
     assert_eq!(answer.status, 201, "{}", answer.body);
     assert_eq!(answer.body, json!({"fid": format!("alice@{DOMAIN}")}));
     assert_eq!(server.store().count_actors().unwrap(), 1);
     // The password is kept only as an argon2id hash.
     let actor = server.store().actor("alice").unwrap().unwrap();
-    assert!(actor.password_hash.starts_with("$argon2id$"), "{}", actor.password_hash);
+    assert!(
+        actor.password_hash.starts_with("$argon2id$"),
+        "{}",
+        actor.password_hash
+    );
     assert!(!actor.password_hash.contains(PASSWORD));
 }
 
 #[test]
 fn names_are_case_insensitive_and_folded() {
     let server = TestServer::start();
-    assert_eq!(server.register("Alice.Smith"), format!("alice.smith@{DOMAIN}"));
-    let again = server.post("/p2core/register", &json!({"actor_name": "ALICE.smith", "auth_payload": {"password": "x"}}));
+    assert_eq!(
+        server.register("Alice.Smith"),
+        format!("alice.smith@{DOMAIN}")
+    );
+    let again = server.post(
+        "/p2core/register",
+        &json!({"actor_name": "ALICE.smith", "auth_payload": {"password": "x"}}),
+    );
     again.assert_error(409, "P2CORE_FEDERATION_ID_TAKEN");
     assert_eq!(server.store().count_actors().unwrap(), 1);
 }
@@ -31,7 +44,10 @@ fn auth_payload_may_be_a_json_string() {
     // The polyproto library of May 2024 sends auth_payload as a string holding JSON.
     let server = TestServer::start();
     let payload = json!({"password": PASSWORD}).to_string();
-    let answer = server.post("/p2core/register", &json!({"actor_name": "bob", "auth_payload": payload}));
+    let answer = server.post(
+        "/p2core/register",
+        &json!({"actor_name": "bob", "auth_payload": payload}),
+    );
     assert_eq!(answer.status, 201, "{}", answer.body);
 }
 
@@ -54,7 +70,15 @@ fn concurrent_registrations_of_one_name_give_exactly_one_201() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 19, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        19,
+        "{statuses:?}"
+    );
     assert_eq!(server.store().count_actors().unwrap(), 1);
 }

@@ -15,7 +15,10 @@ fn openssl_csr_gets_an_id_cert_that_openssl_verifies() {
     assert_eq!(answer.status, 201, "{}", answer.body);
     let id_cert = answer.body["id_cert"].as_str().unwrap();
     let token = answer.body["token"].as_str().unwrap();
-    assert!(token.len() >= 43, "a token carries at least 256 bits: {token}");
+    assert!(
+        token.len() >= 43,
+        "a token carries at least 256 bits: {token}"
+    );
 
     write(dir, "server.pem", &server.server_cert());
     write(dir, "alice.pem", id_cert);
@@ -23,26 +26,66 @@ fn openssl_csr_gets_an_id_cert_that_openssl_verifies() {
     assert_eq!(verified.trim(), "alice.pem: OK");
 
     // The certificate carries what §7.1 demands.
-    let text = openssl(dir, &["x509", "-in", "alice.pem", "-noout", "-text", "-nameopt", "RFC2253"]);
+    let text = openssl(
+        dir,
+        &[
+            "x509",
+            "-in",
+            "alice.pem",
+            "-noout",
+            "-text",
+            "-nameopt",
+            "RFC2253",
+        ],
+    );
     assert!(text.contains("Version: 3 (0x2)"), "{text}");
     assert!(text.contains("Signature Algorithm: ED25519"), "{text}");
-    assert!(text.contains("Issuer: DC=test,DC=polyhome"), "issuer is the server's DC name:\n{text}");
+    assert!(
+        text.contains("Issuer: DC=test,DC=polyhome"),
+        "issuer is the server's DC name:\n{text}"
+    );
     assert!(text.contains(&format!("UID=alice@{DOMAIN}")), "{text}");
     assert!(text.contains("CN=alice"), "{text}");
-    assert!(text.contains("X509v3 Basic Constraints: critical\n                CA:FALSE"), "{text}");
-    assert!(text.contains("X509v3 Key Usage: critical\n                Digital Signature"), "{text}");
+    assert!(
+        text.contains("X509v3 Basic Constraints: critical\n                CA:FALSE"),
+        "{text}"
+    );
+    assert!(
+        text.contains("X509v3 Key Usage: critical\n                Digital Signature"),
+        "{text}"
+    );
     // The issued key is the requested one.
     let cert_key = openssl(dir, &["x509", "-in", "alice.pem", "-noout", "-pubkey"]);
     let csr_key = openssl(dir, &["pkey", "-in", &key.file, "-pubout"]);
     assert_eq!(cert_key, csr_key);
 
     // The root certificate: self-signed, no CN, CA with path length 0, keyCertSign, critical.
-    let root = openssl(dir, &["x509", "-in", "server.pem", "-noout", "-text", "-nameopt", "RFC2253"]);
+    let root = openssl(
+        dir,
+        &[
+            "x509",
+            "-in",
+            "server.pem",
+            "-noout",
+            "-text",
+            "-nameopt",
+            "RFC2253",
+        ],
+    );
     assert!(root.contains("Subject: DC=test,DC=polyhome"), "{root}");
     assert!(!root.contains("CN="), "{root}");
-    assert!(root.contains("X509v3 Basic Constraints: critical\n                CA:TRUE, pathlen:0"), "{root}");
-    assert!(root.contains("X509v3 Key Usage: critical\n                Certificate Sign"), "{root}");
-    assert_eq!(openssl(dir, &["verify", "-CAfile", "server.pem", "server.pem"]).trim(), "server.pem: OK");
+    assert!(
+        root.contains("X509v3 Basic Constraints: critical\n                CA:TRUE, pathlen:0"),
+        "{root}"
+    );
+    assert!(
+        root.contains("X509v3 Key Usage: critical\n                Certificate Sign"),
+        "{root}"
+    );
+    assert_eq!(
+        openssl(dir, &["verify", "-CAfile", "server.pem", "server.pem"]).trim(),
+        "server.pem: OK"
+    );
 
     // The certificate is stored and served, and the token is never logged.
     let served = server.get(&format!("/p2core/key/actor/alice@{DOMAIN}"));
@@ -55,7 +98,9 @@ fn openssl_csr_gets_an_id_cert_that_openssl_verifies() {
 
 #[test]
 fn validity_lies_inside_the_server_certificate() {
-    let server = TestServer::start_with("[certificates]\nid_cert_lifetime_secs = 3600\nserver_cert_lifetime_secs = 600\n");
+    let server = TestServer::start_with(
+        "[certificates]\nid_cert_lifetime_secs = 3600\nserver_cert_lifetime_secs = 600\n",
+    );
     server.register("alice");
     let dir = server.data_dir();
     let key = Key::ed25519(dir, "alice");
@@ -63,8 +108,14 @@ fn validity_lies_inside_the_server_certificate() {
     assert_eq!(answer.status, 201, "{}", answer.body);
     write(dir, "server.pem", &server.server_cert());
     write(dir, "alice.pem", answer.body["id_cert"].as_str().unwrap());
-    let end = |file: &str| openssl(dir, &["x509", "-in", file, "-noout", "-enddate"]).replace("notAfter=", "");
-    assert_eq!(end("alice.pem"), end("server.pem"), "the ID-Cert outlived its issuer");
+    let end = |file: &str| {
+        openssl(dir, &["x509", "-in", file, "-noout", "-enddate"]).replace("notAfter=", "")
+    };
+    assert_eq!(
+        end("alice.pem"),
+        end("server.pem"),
+        "the ID-Cert outlived its issuer"
+    );
 }
 
 #[test]
@@ -81,7 +132,10 @@ fn serial_numbers_differ_between_certificates() {
         serials.push(openssl(dir, &["x509", "-in", &file, "-noout", "-serial"]));
     }
     write(dir, "server.pem", &server.server_cert());
-    serials.push(openssl(dir, &["x509", "-in", "server.pem", "-noout", "-serial"]));
+    serials.push(openssl(
+        dir,
+        &["x509", "-in", "server.pem", "-noout", "-serial"],
+    ));
     let mut unique = serials.clone();
     unique.sort();
     unique.dedup();
@@ -98,17 +152,27 @@ fn revoke_kills_the_token_and_frees_the_session_id() {
     assert_eq!(first.status, 201, "{}", first.body);
     let token = first.body["token"].as_str().unwrap();
 
-    server.trust("alice", PASSWORD, &csr).assert_error(409, "P2CORE_SESSION_ID_IN_USE");
+    server
+        .trust("alice", PASSWORD, &csr)
+        .assert_error(409, "P2CORE_SESSION_ID_IN_USE");
 
     let revoked = server.put_with_token("/p2core/session/revoke", token);
     assert_eq!(revoked.status, 204, "{}", revoked.body);
-    server.put_with_token("/p2core/session/revoke", token).assert_error(401, "P2CORE_UNAUTHORIZED");
+    server
+        .put_with_token("/p2core/session/revoke", token)
+        .assert_error(401, "P2CORE_UNAUTHORIZED");
     // The revoked certificate is no longer the valid one of its session.
-    let now = server.get(&format!("/p2core/key/actor/alice@{DOMAIN}?session_id=phone"));
+    let now = server.get(&format!(
+        "/p2core/key/actor/alice@{DOMAIN}?session_id=phone"
+    ));
     assert_eq!(now.body, json!([]));
 
     let second = server.trust("alice", PASSWORD, &csr);
-    assert_eq!(second.status, 201, "the session ID is free again: {}", second.body);
+    assert_eq!(
+        second.status, 201,
+        "the session ID is free again: {}",
+        second.body
+    );
     assert_ne!(second.body["token"], first.body["token"]);
 }
 
@@ -117,7 +181,9 @@ fn concurrent_trusts_with_one_session_id_give_exactly_one_201() {
     let server = TestServer::start();
     server.register("alice");
     let dir = server.data_dir();
-    let csrs: Vec<String> = (0..20).map(|i| Key::ed25519(dir, &format!("k{i}")).actor_csr("alice", "shared")).collect();
+    let csrs: Vec<String> = (0..20)
+        .map(|i| Key::ed25519(dir, &format!("k{i}")).actor_csr("alice", "shared"))
+        .collect();
     let statuses: Vec<u16> = std::thread::scope(|scope| {
         let handles: Vec<_> = csrs
             .iter()
@@ -134,7 +200,11 @@ fn concurrent_trusts_with_one_session_id_give_exactly_one_201() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
     assert_eq!(server.cert_count("alice"), 1);
 }
 
@@ -147,7 +217,16 @@ fn identity_and_sessions_survive_a_restart() {
     assert_eq!(answer.status, 201, "{}", answer.body);
     let root = server.server_cert();
     server.restart();
-    assert_eq!(server.server_cert(), root, "the server made a new identity key on restart");
+    assert_eq!(
+        server.server_cert(),
+        root,
+        "the server made a new identity key on restart"
+    );
     let token = answer.body["token"].as_str().unwrap();
-    assert_eq!(server.put_with_token("/p2core/session/revoke", token).status, 204);
+    assert_eq!(
+        server
+            .put_with_token("/p2core/session/revoke", token)
+            .status,
+        204
+    );
 }

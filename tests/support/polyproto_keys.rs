@@ -11,7 +11,10 @@ use spki::AlgorithmIdentifierOwned;
 
 /// Ed25519, OID 1.3.101.112, without parameters (RFC 8410).
 pub fn ed25519_algorithm() -> AlgorithmIdentifierOwned {
-    AlgorithmIdentifierOwned { oid: der::oid::ObjectIdentifier::new_unwrap("1.3.101.112"), parameters: None }
+    AlgorithmIdentifierOwned {
+        oid: der::oid::ObjectIdentifier::new_unwrap("1.3.101.112"),
+        parameters: None,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,21 +49,33 @@ impl Signature for Ed25519Signature {
 pub struct Ed25519PublicKey(pub VerifyingKey);
 
 impl PublicKey<Ed25519Signature> for Ed25519PublicKey {
-    fn verify_signature(&self, signature: &Ed25519Signature, data: &[u8]) -> Result<(), PublicKeyError> {
-        self.0.verify_strict(data, &signature.0).map_err(|_| PublicKeyError::BadSignature)
+    fn verify_signature(
+        &self,
+        signature: &Ed25519Signature,
+        data: &[u8],
+    ) -> Result<(), PublicKeyError> {
+        self.0
+            .verify_strict(data, &signature.0)
+            .map_err(|_| PublicKeyError::BadSignature)
     }
 
     fn public_key_info(&self) -> PublicKeyInfo {
         PublicKeyInfo {
             algorithm: ed25519_algorithm(),
-            public_key_bitstring: BitString::from_bytes(self.0.as_bytes()).expect("32 bytes fit a bit string"),
+            public_key_bitstring: BitString::from_bytes(self.0.as_bytes())
+                .expect("32 bytes fit a bit string"),
         }
     }
 
     fn try_from_public_key_info(info: PublicKeyInfo) -> Result<Self, ConversionError> {
-        let bytes: [u8; 32] =
-            info.public_key_bitstring.raw_bytes().try_into().map_err(|_| PublicKeyError::BadPublicKeyInfo)?;
-        Ok(Ed25519PublicKey(VerifyingKey::from_bytes(&bytes).map_err(|_| PublicKeyError::BadPublicKeyInfo)?))
+        let bytes: [u8; 32] = info
+            .public_key_bitstring
+            .raw_bytes()
+            .try_into()
+            .map_err(|_| PublicKeyError::BadPublicKeyInfo)?;
+        Ok(Ed25519PublicKey(
+            VerifyingKey::from_bytes(&bytes).map_err(|_| PublicKeyError::BadPublicKeyInfo)?,
+        ))
     }
 }
 

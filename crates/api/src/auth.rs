@@ -32,7 +32,11 @@ pub struct PasswordHashing {
 impl Default for PasswordHashing {
     /// OWASP's first argon2id recommendation: 19 MiB, 2 passes, 1 lane.
     fn default() -> Self {
-        PasswordHashing { memory_kib: 19 * 1024, iterations: 2, parallelism: 1 }
+        PasswordHashing {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        }
     }
 }
 
@@ -47,9 +51,17 @@ pub struct Passwords {
 
 impl Passwords {
     pub fn new(settings: PasswordHashing) -> Result<Self, String> {
-        let params = Params::new(settings.memory_kib, settings.iterations, settings.parallelism, None)
-            .map_err(|e| format!("invalid password hashing parameters: {e}"))?;
-        let mut passwords = Passwords { params, dummy_hash: String::new() };
+        let params = Params::new(
+            settings.memory_kib,
+            settings.iterations,
+            settings.parallelism,
+            None,
+        )
+        .map_err(|e| format!("invalid password hashing parameters: {e}"))?;
+        let mut passwords = Passwords {
+            params,
+            dummy_hash: String::new(),
+        };
         passwords.dummy_hash = passwords.hash(&new_token()).map_err(|e| e.to_string())?;
         Ok(passwords)
     }
@@ -73,7 +85,10 @@ impl Passwords {
         let Ok(parsed) = PasswordHash::new(phc.unwrap_or(&self.dummy_hash)) else {
             return false;
         };
-        let ok = self.argon2().verify_password(password.as_bytes(), &parsed).is_ok();
+        let ok = self
+            .argon2()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
         ok && phc.is_some()
     }
 }
@@ -100,7 +115,10 @@ pub fn new_token() -> String {
 
 /// What the database keeps of a token: its SHA-256, hex.
 pub fn token_hash(token: &str) -> String {
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()))
+    hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        token.as_bytes(),
+    ))
 }
 
 /// The session of the request's `Authorization: Bearer` token. Refuses with 401 otherwise.
@@ -117,11 +135,16 @@ impl FromRequest for Authenticated {
             .headers()
             .get(actix_web::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(|t| t.trim().to_owned());
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
-            let token = token.filter(|t| !t.is_empty()).ok_or_else(ApiError::unauthorized)?;
+            let token = token
+                .filter(|t| !t.is_empty())
+                .ok_or_else(ApiError::unauthorized)?;
             let hash = token_hash(&token);
             let store = state.store.clone();
             let lookup = hash.clone();
@@ -156,7 +179,12 @@ mod tests {
 
     #[test]
     fn passwords_verify() {
-        let p = Passwords::new(PasswordHashing { memory_kib: 8, iterations: 1, parallelism: 1 }).unwrap();
+        let p = Passwords::new(PasswordHashing {
+            memory_kib: 8,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .unwrap();
         let h = p.hash("correct horse").unwrap();
         assert!(h.starts_with("$argon2id$"));
         assert!(p.verify("correct horse", Some(&h)));

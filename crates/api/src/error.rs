@@ -17,13 +17,19 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into() }
+        ApiError {
+            code,
+            message: message.into(),
+        }
     }
 
     /// A failure inside the server. The cause goes to the log, not to the client.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(%cause, "request failed inside the server");
-        ApiError::new(ErrorCode::Internal, "internal server error; the server log has the cause")
+        ApiError::new(
+            ErrorCode::Internal,
+            "internal server error; the server log has the cause",
+        )
     }
 
     pub fn unauthorized() -> Self {
@@ -59,7 +65,10 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::Unavailable(cause) => {
                 tracing::warn!(%cause, "database unavailable");
-                ApiError::new(ErrorCode::Unavailable, "the database is busy or unreachable; try again")
+                ApiError::new(
+                    ErrorCode::Unavailable,
+                    "the database is busy or unreachable; try again",
+                )
             }
             other => ApiError::internal(other),
         }
@@ -74,21 +83,32 @@ impl From<actix_web::error::BlockingError> for ApiError {
 
 pub(crate) fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     let api = match &err {
-        JsonPayloadError::OverflowKnownLength { limit, .. } | JsonPayloadError::Overflow { limit } => {
-            ApiError::new(ErrorCode::BodyTooLarge, format!("the body is larger than {limit} bytes"))
-        }
+        JsonPayloadError::OverflowKnownLength { limit, .. }
+        | JsonPayloadError::Overflow { limit } => ApiError::new(
+            ErrorCode::BodyTooLarge,
+            format!("the body is larger than {limit} bytes"),
+        ),
         JsonPayloadError::ContentType => ApiError::new(
             ErrorCode::UnsupportedMediaType,
             "send the body as JSON with Content-Type: application/json",
         ),
-        JsonPayloadError::Deserialize(e) => ApiError::new(ErrorCode::InvalidBody, format!("invalid JSON body: {e}")),
-        other => ApiError::new(ErrorCode::InvalidBody, format!("cannot read the body: {other}")),
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::new(ErrorCode::InvalidBody, format!("invalid JSON body: {e}"))
+        }
+        other => ApiError::new(
+            ErrorCode::InvalidBody,
+            format!("cannot read the body: {other}"),
+        ),
     };
     api.into()
 }
 
 pub(crate) fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    ApiError::new(ErrorCode::InvalidParameter, format!("invalid query string: {err}")).into()
+    ApiError::new(
+        ErrorCode::InvalidParameter,
+        format!("invalid query string: {err}"),
+    )
+    .into()
 }
 
 pub(crate) fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
@@ -132,8 +152,10 @@ fn ensure_json_body<B>(
         message: status.canonical_reason().unwrap_or("error").to_lowercase(),
     };
     let (req, mut res) = res.into_parts();
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     let res = res.set_body(serde_json::to_string(&body).unwrap_or_default());
     Ok(ErrorHandlerResponse::Response(
         actix_web::dev::ServiceResponse::new(req, res)

@@ -62,34 +62,53 @@ impl AppState {
     }
 
     /// Waits for a turn to hash a password; hold the permit while hashing.
-    pub(crate) async fn hashing_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+    pub(crate) async fn hashing_permit(
+        &self,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
         self.hashing.acquire().await.map_err(ApiError::internal)
     }
 
     /// The identity key that signs now.
     pub fn identity(&self) -> Arc<CurrentIdentity> {
-        self.identity.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.identity
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
 impl CurrentIdentity {
     fn new(identity: ServerIdentity) -> Self {
-        let cert_json = Bytes::from(serde_json::to_vec(identity.cert_pem()).expect("a string serializes"));
-        CurrentIdentity { identity, cert_json }
+        let cert_json =
+            Bytes::from(serde_json::to_vec(identity.cert_pem()).expect("a string serializes"));
+        CurrentIdentity {
+            identity,
+            cert_json,
+        }
     }
 }
 
 /// Seconds since the UNIX epoch.
 pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Registers the routes, the JSON error handlers and the JSON 404/405 answers on an app.
 /// `body_limit` is the largest request body accepted, in bytes.
-pub fn configure(state: web::Data<AppState>, body_limit: usize) -> impl FnOnce(&mut web::ServiceConfig) {
+pub fn configure(
+    state: web::Data<AppState>,
+    body_limit: usize,
+) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(state)
-            .app_data(web::JsonConfig::default().limit(body_limit).error_handler(error::json_error))
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(body_limit)
+                    .error_handler(error::json_error),
+            )
             .app_data(web::PayloadConfig::default().limit(body_limit))
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .app_data(web::PathConfig::default().error_handler(error::path_error))
@@ -99,15 +118,24 @@ pub fn configure(state: web::Data<AppState>, body_limit: usize) -> impl FnOnce(&
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(ErrorCode::NotFound, format!("no route for {} {}", req.method(), req.path())))
+    Err(ApiError::new(
+        ErrorCode::NotFound,
+        format!("no route for {} {}", req.method(), req.path()),
+    ))
 }
 
 /// The answer to a known path with a method it does not take; `allow` lists the ones it does.
-pub(crate) fn method_not_allowed(allow: &'static str) -> impl Fn(HttpRequest) -> std::future::Ready<HttpResponse> + Clone {
+pub(crate) fn method_not_allowed(
+    allow: &'static str,
+) -> impl Fn(HttpRequest) -> std::future::Ready<HttpResponse> + Clone {
     move |req: HttpRequest| {
         let err = ApiError::new(
             ErrorCode::MethodNotAllowed,
-            format!("{} does not take {}; it takes {allow}", req.path(), req.method()),
+            format!(
+                "{} does not take {}; it takes {allow}",
+                req.path(),
+                req.method()
+            ),
         );
         let mut response = actix_web::ResponseError::error_response(&err);
         response.headers_mut().insert(

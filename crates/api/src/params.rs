@@ -13,10 +13,16 @@ pub fn read<T: DeserializeOwned + Default>(req: &HttpRequest, body: &Bytes) -> R
     if !req.query_string().is_empty() {
         return web::Query::<T>::from_query(req.query_string())
             .map(web::Query::into_inner)
-            .map_err(|e| ApiError::new(ErrorCode::InvalidParameter, format!("invalid query string: {e}")));
+            .map_err(|e| {
+                ApiError::new(
+                    ErrorCode::InvalidParameter,
+                    format!("invalid query string: {e}"),
+                )
+            });
     }
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::InvalidBody, format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidBody, format!("invalid JSON body: {e}")))
 }

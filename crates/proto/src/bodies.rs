@@ -13,7 +13,9 @@ pub struct AuthPayload {
 
 impl std::fmt::Debug for AuthPayload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthPayload").field("password", &"<redacted>").finish()
+        f.debug_struct("AuthPayload")
+            .field("password", &"<redacted>")
+            .finish()
     }
 }
 
@@ -32,10 +34,14 @@ impl<'de> Deserialize<'de> for AuthPayload {
         let object = match Either::deserialize(deserializer)? {
             Either::Object(object) => object,
             Either::Text(text) => serde_json::from_str::<Object>(&text).map_err(|e| {
-                serde::de::Error::custom(format!("auth_payload string is not a JSON object with a password: {e}"))
+                serde::de::Error::custom(format!(
+                    "auth_payload string is not a JSON object with a password: {e}"
+                ))
             })?,
         };
-        Ok(AuthPayload { password: object.password })
+        Ok(AuthPayload {
+            password: object.password,
+        })
     }
 }
 
@@ -132,13 +138,20 @@ mod tests {
         assert_eq!(q.timestamp, Some(1_620_000_000));
         let q: ServerKeyQuery = serde_json::from_str(r#"{"timestamp":5}"#).unwrap();
         assert_eq!(q.timestamp, Some(5));
-        assert_eq!(serde_json::from_str::<ServerKeyQuery>("{}").unwrap().timestamp, None);
+        assert_eq!(
+            serde_json::from_str::<ServerKeyQuery>("{}")
+                .unwrap()
+                .timestamp,
+            None
+        );
         assert!(serde_json::from_str::<ServerKeyQuery>(r#"{"timestamp":"x"}"#).is_err());
     }
 
     #[test]
     fn debug_hides_the_password() {
-        let a = AuthPayload { password: "hunter2".into() };
+        let a = AuthPayload {
+            password: "hunter2".into(),
+        };
         assert!(!format!("{a:?}").contains("hunter2"));
     }
 }

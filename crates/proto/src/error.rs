@@ -143,7 +143,10 @@ mod tests {
         let docs = include_str!("../../../docs/errors.md");
         for code in ErrorCode::ALL {
             let row = format!("| {} | `{}` |", code.status(), code.as_str());
-            assert!(docs.contains(&row), "docs/errors.md lacks the row for {code}");
+            assert!(
+                docs.contains(&row),
+                "docs/errors.md lacks the row for {code}"
+            );
         }
     }
 

@@ -75,7 +75,9 @@ impl FromStr for DomainName {
 
     fn from_str(s: &str) -> Result<Self, IdError> {
         let label_ok = |l: &str| {
-            !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         };
         if s.is_empty() || s.len() > DOMAIN_MAX_LEN || !s.split('.').all(label_ok) {
             return Err(IdError::Domain);
@@ -168,7 +170,13 @@ mod tests {
         let fid: FederationId = "Alice@Example.COM".parse().unwrap();
         assert_eq!(fid.to_string(), "alice@example.com");
         assert_eq!(fid.domain.labels().collect::<Vec<_>>(), ["example", "com"]);
-        for bad in ["alice", "@example.com", "alice@", "alice@exa..mple", "a@b@c"] {
+        for bad in [
+            "alice",
+            "@example.com",
+            "alice@",
+            "alice@exa..mple",
+            "a@b@c",
+        ] {
             assert!(bad.parse::<FederationId>().is_err(), "{bad:?}");
         }
     }

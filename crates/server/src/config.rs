@@ -104,10 +104,15 @@ impl Config {
             .separator("__")
             .try_parsing(true)
             .source(Some(polyhome_env()));
-        let merged = builder.add_source(env).build().context("reading the configuration")?;
+        let merged = builder
+            .add_source(env)
+            .build()
+            .context("reading the configuration")?;
 
         let mut unknown_keys = Vec::new();
-        let value: serde_json::Value = merged.try_deserialize().context("reading the configuration")?;
+        let value: serde_json::Value = merged
+            .try_deserialize()
+            .context("reading the configuration")?;
         let mut track = serde_path_to_error::Track::new();
         let config: Config = serde_ignored::deserialize(
             serde_path_to_error::Deserializer::new(value, &mut track),
@@ -115,12 +120,17 @@ impl Config {
         )
         .map_err(|e| anyhow::anyhow!("invalid configuration value for `{}`: {e}", track.path()))?;
         config.check()?;
-        Ok(Loaded { config, unknown_keys })
+        Ok(Loaded {
+            config,
+            unknown_keys,
+        })
     }
 
     fn check(&self) -> anyhow::Result<()> {
         self.domain()?;
-        if self.certificates.id_cert_lifetime_secs == 0 || self.certificates.server_cert_lifetime_secs == 0 {
+        if self.certificates.id_cert_lifetime_secs == 0
+            || self.certificates.server_cert_lifetime_secs == 0
+        {
             bail!("certificate lifetimes must be at least one second");
         }
         if self.body_limit_bytes < 1024 {
@@ -138,7 +148,10 @@ impl Config {
     /// The database URL, with the SQLite default filled in.
     pub fn database_url(&self) -> String {
         if self.database_url.is_empty() {
-            self.data_dir.join("polyhome.db").to_string_lossy().into_owned()
+            self.data_dir
+                .join("polyhome.db")
+                .to_string_lossy()
+                .into_owned()
         } else {
             self.database_url.clone()
         }
@@ -186,7 +199,10 @@ mod tests {
                 None => vec![key.clone()],
             };
             for k in nested {
-                assert!(text.contains(&format!("{k} =")), "deploy/polyhome.toml lacks {k}");
+                assert!(
+                    text.contains(&format!("{k} =")),
+                    "deploy/polyhome.toml lacks {k}"
+                );
                 assert!(KEYS_HELP.contains(&format!("{k} =")), "--help lacks {k}");
             }
         }
@@ -194,7 +210,10 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("./data/polyhome.db"), "./data/polyhome.db");
     }
@@ -204,11 +223,18 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("polyhome-config-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("c.toml");
-        std::fs::write(&file, "domain = \"example.com\"\nbogus = 1\n[certificates]\nid_cert_lifetime_secs = 60\n").unwrap();
+        std::fs::write(
+            &file,
+            "domain = \"example.com\"\nbogus = 1\n[certificates]\nid_cert_lifetime_secs = 60\n",
+        )
+        .unwrap();
         let loaded = Config::load(Some(&file)).unwrap();
         assert_eq!(loaded.config.domain, "example.com");
         assert_eq!(loaded.config.certificates.id_cert_lifetime_secs, 60);
-        assert_eq!(loaded.config.certificates.server_cert_lifetime_secs, 365 * 24 * 3600);
+        assert_eq!(
+            loaded.config.certificates.server_cert_lifetime_secs,
+            365 * 24 * 3600
+        );
         assert_eq!(loaded.unknown_keys, ["bogus"]);
         std::fs::write(&file, "domain = \"not a domain\"\n").unwrap();
         assert!(Config::load(Some(&file)).is_err());

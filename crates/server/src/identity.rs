@@ -7,7 +7,11 @@ use polyhome_store::{ServerKey, Store};
 
 /// The newest stored identity if it is still valid, else a new key and root certificate,
 /// stored before it is used.
-pub fn load_or_create(store: &Store, domain: &DomainName, lifetime_secs: u64) -> anyhow::Result<ServerIdentity> {
+pub fn load_or_create(
+    store: &Store,
+    domain: &DomainName,
+    lifetime_secs: u64,
+) -> anyhow::Result<ServerIdentity> {
     let now = polyhome_api::unix_now();
     if let Some(stored) = store.current_server_key()? {
         if stored.not_after as u64 > now {
@@ -20,8 +24,13 @@ pub fn load_or_create(store: &Store, domain: &DomainName, lifetime_secs: u64) ->
         }
         tracing::warn!(serial = %stored.serial, "server certificate expired; making a new identity key");
     }
-    let identity = ServerIdentity::generate(domain, Serial::random(), now, now.saturating_add(lifetime_secs))
-        .context("generating the server identity key")?;
+    let identity = ServerIdentity::generate(
+        domain,
+        Serial::random(),
+        now,
+        now.saturating_add(lifetime_secs),
+    )
+    .context("generating the server identity key")?;
     store.add_server_key(&ServerKey {
         serial: identity.serial().to_hex(),
         cert_pem: identity.cert_pem().to_owned(),
@@ -37,6 +46,9 @@ pub fn load_or_create(store: &Store, domain: &DomainName, lifetime_secs: u64) ->
 fn pem_to_der(pem: &str) -> anyhow::Result<Vec<u8>> {
     let (label, der) = der::pem::decode_vec(pem.as_bytes())
         .map_err(|e| anyhow::anyhow!("stored server certificate is not PEM: {e}"))?;
-    anyhow::ensure!(label == "CERTIFICATE", "stored server certificate has PEM label {label}");
+    anyhow::ensure!(
+        label == "CERTIFICATE",
+        "stored server certificate has PEM label {label}"
+    );
     Ok(der)
 }

@@ -17,7 +17,13 @@ use crate::config::{Config, KEYS_HELP};
 #[command(name = "polyhome", version, about = "polyhome, a polyproto home server", after_help = KEYS_HELP)]
 struct Cli {
     /// TOML configuration file (see below for its keys).
-    #[arg(long, short, global = true, env = "POLYHOME_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "POLYHOME_CONFIG",
+        value_name = "FILE"
+    )]
     config: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -62,7 +68,11 @@ fn serve(config_file: Option<PathBuf>) -> anyhow::Result<()> {
     }
     let store = Store::open(&url, config.database_pool_size)
         .with_context(|| format!("opening database {}", config::redact_url(&url)))?;
-    let identity = identity::load_or_create(&store, &domain, config.certificates.server_cert_lifetime_secs)?;
+    let identity = identity::load_or_create(
+        &store,
+        &domain,
+        config.certificates.server_cert_lifetime_secs,
+    )?;
     let state = web::Data::new(AppState::new(
         store,
         domain.clone(),
@@ -78,13 +88,18 @@ fn serve(config_file: Option<PathBuf>) -> anyhow::Result<()> {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(polyhome_api::protocol_error_bodies())
-                .wrap(actix_web::middleware::Logger::new("%r %s %b %Dms").log_target("polyhome::http"))
+                .wrap(
+                    actix_web::middleware::Logger::new("%r %s %b %Dms")
+                        .log_target("polyhome::http"),
+                )
                 .configure(polyhome_api::configure(state.clone(), body_limit))
         });
         if workers > 0 {
             server = server.workers(workers);
         }
-        let server = server.bind(listen).with_context(|| format!("binding {listen}"))?;
+        let server = server
+            .bind(listen)
+            .with_context(|| format!("binding {listen}"))?;
         for addr in server.addrs() {
             tracing::info!(
                 "polyhome listening on http://{addr} for domain {domain}, database {} ({})",
@@ -99,7 +114,9 @@ fn serve(config_file: Option<PathBuf>) -> anyhow::Result<()> {
 fn init_logging(filter: &str) {
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_owned());
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();

@@ -195,7 +195,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
     }
 }
 
@@ -208,13 +210,16 @@ impl Store {
         let open_err = |e: &dyn std::fmt::Display| StoreError::Open(e.to_string());
         match backend {
             Backend::Sqlite => {
-                let mut conn = diesel::SqliteConnection::establish(url).map_err(|e| open_err(&e))?;
+                let mut conn =
+                    diesel::SqliteConnection::establish(url).map_err(|e| open_err(&e))?;
                 conn.batch_execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000;")?;
-                conn.run_pending_migrations(MIGRATIONS).map_err(|e| open_err(&e))?;
+                conn.run_pending_migrations(MIGRATIONS)
+                    .map_err(|e| open_err(&e))?;
             }
             Backend::Postgres => {
                 let mut conn = diesel::PgConnection::establish(url).map_err(|e| open_err(&e))?;
-                conn.run_pending_migrations(MIGRATIONS).map_err(|e| open_err(&e))?;
+                conn.run_pending_migrations(MIGRATIONS)
+                    .map_err(|e| open_err(&e))?;
             }
         }
         let pool = Pool::builder()
@@ -232,7 +237,9 @@ impl Store {
     }
 
     fn conn(&self) -> Result<PooledConnection<ConnectionManager<AnyConnection>>> {
-        self.pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))
+        self.pool
+            .get()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
     // ---- actors ----
@@ -284,7 +291,10 @@ impl Store {
     /// The newest identity key, the one that signs now.
     pub fn current_server_key(&self) -> Result<Option<ServerKey>> {
         Ok(server_keys::table
-            .order((server_keys::created_at.desc(), server_keys::not_before.desc()))
+            .order((
+                server_keys::created_at.desc(),
+                server_keys::not_before.desc(),
+            ))
             .select(ServerKey::as_select())
             .first(&mut self.conn()?)
             .optional()?)
@@ -293,8 +303,15 @@ impl Store {
     /// The root certificate valid at `at`; of several, the newest.
     pub fn server_cert_at(&self, at: i64) -> Result<Option<String>> {
         Ok(server_keys::table
-            .filter(server_keys::not_before.le(at).and(server_keys::not_after.ge(at)))
-            .order((server_keys::created_at.desc(), server_keys::not_before.desc()))
+            .filter(
+                server_keys::not_before
+                    .le(at)
+                    .and(server_keys::not_after.ge(at)),
+            )
+            .order((
+                server_keys::created_at.desc(),
+                server_keys::not_before.desc(),
+            ))
             .select(server_keys::cert_pem)
             .first(&mut self.conn()?)
             .optional()?)
@@ -360,19 +377,31 @@ impl Store {
                 .find(serial)
                 .filter(id_certs::revoked_at.is_null()),
         )
-        .set((id_certs::revoked_at.eq(Some(now)), id_certs::token_hash.eq(None::<String>)))
+        .set((
+            id_certs::revoked_at.eq(Some(now)),
+            id_certs::token_hash.eq(None::<String>),
+        ))
         .execute(&mut self.conn()?)?;
         Ok(n == 1)
     }
 
     /// The actor's ID-Certs (PEM) that were valid at `at`: inside their validity and not yet
     /// revoked then. Optionally only those of one session. Oldest first.
-    pub fn actor_certs_at(&self, actor: &str, at: i64, session_id: Option<&str>) -> Result<Vec<String>> {
+    pub fn actor_certs_at(
+        &self,
+        actor: &str,
+        at: i64,
+        session_id: Option<&str>,
+    ) -> Result<Vec<String>> {
         let mut query = id_certs::table
             .filter(id_certs::actor_name.eq(actor))
             .filter(id_certs::not_before.le(at))
             .filter(id_certs::not_after.ge(at))
-            .filter(id_certs::revoked_at.is_null().or(id_certs::revoked_at.gt(at)))
+            .filter(
+                id_certs::revoked_at
+                    .is_null()
+                    .or(id_certs::revoked_at.gt(at)),
+            )
             .select(id_certs::cert_pem)
             .order((id_certs::not_before.asc(), id_certs::issued_at.asc()))
             .into_boxed();
@@ -418,7 +447,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!(
             "polyhome-store-test-{}-{}",
             std::process::id(),
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let store = Store::open(dir.join("db.sqlite").to_str().unwrap(), 4).unwrap();
@@ -472,8 +504,20 @@ mod tests {
         store.create_session(&session("02", "s\0x", "t2")).unwrap();
         // valid at 120: both; at 160: only the new one
         assert_eq!(store.actor_certs_at("alice", 120, None).unwrap().len(), 2);
-        assert_eq!(store.actor_certs_at("alice", 160, Some("s\0x")).unwrap().len(), 1);
-        assert_eq!(store.actor_certs_at("alice", 160, Some("nope")).unwrap().len(), 0);
+        assert_eq!(
+            store
+                .actor_certs_at("alice", 160, Some("s\0x"))
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            store
+                .actor_certs_at("alice", 160, Some("nope"))
+                .unwrap()
+                .len(),
+            0
+        );
         assert_eq!(store.actor_certs_at("alice", 201, None).unwrap().len(), 0);
         std::fs::remove_dir_all(dir).unwrap();
     }

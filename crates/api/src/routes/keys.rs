@@ -17,13 +17,18 @@ pub(crate) async fn server_key(
     let Some(at) = query.timestamp else {
         // The common case answers from memory.
         let body = state.identity().cert_json.clone();
-        return Ok(HttpResponse::Ok().content_type(ContentType::json()).body(body));
+        return Ok(HttpResponse::Ok()
+            .content_type(ContentType::json())
+            .body(body));
     };
     let at = to_db_time(at)?;
     let s = state.clone();
     let pem = web::block(move || s.store.server_cert_at(at)).await??;
     let pem = pem.ok_or_else(|| {
-        ApiError::new(ErrorCode::CertificateNotFound, format!("this server had no certificate valid at {at}"))
+        ApiError::new(
+            ErrorCode::CertificateNotFound,
+            format!("this server had no certificate valid at {at}"),
+        )
     })?;
     Ok(HttpResponse::Ok().json(pem))
 }
@@ -39,7 +44,12 @@ pub(crate) async fn actor_keys(
     let fid: FederationId = fid
         .parse()
         .map_err(|e| ApiError::new(ErrorCode::InvalidParameter, format!("{e}")))?;
-    let not_here = || ApiError::new(ErrorCode::ActorNotFound, format!("{fid} is not registered on this server"));
+    let not_here = || {
+        ApiError::new(
+            ErrorCode::ActorNotFound,
+            format!("{fid} is not registered on this server"),
+        )
+    };
     if fid.domain != state.domain {
         return Err(not_here());
     }
@@ -56,7 +66,11 @@ pub(crate) async fn actor_keys(
         if s.store.actor(&actor)?.is_none() {
             return Ok(None);
         }
-        Ok(Some(s.store.actor_certs_at(&actor, at, session_id.as_ref().map(SessionId::as_str))?))
+        Ok(Some(s.store.actor_certs_at(
+            &actor,
+            at,
+            session_id.as_ref().map(SessionId::as_str),
+        )?))
     })
     .await??;
     let certs = certs.ok_or_else(not_here)?;
@@ -65,5 +79,6 @@ pub(crate) async fn actor_keys(
 
 /// Timestamps are stored as signed 64-bit seconds.
 fn to_db_time(at: u64) -> Result<i64, ApiError> {
-    i64::try_from(at).map_err(|_| ApiError::new(ErrorCode::InvalidParameter, "timestamp out of range"))
+    i64::try_from(at)
+        .map_err(|_| ApiError::new(ErrorCode::InvalidParameter, "timestamp out of range"))
 }

@@ -11,13 +11,21 @@ pub(crate) async fn register(
     state: web::Data<AppState>,
     body: web::Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let RegisterRequest { actor_name, auth_payload } = body.into_inner();
+    let RegisterRequest {
+        actor_name,
+        auth_payload,
+    } = body.into_inner();
     let name: ActorName = actor_name
         .parse()
         .map_err(|e| ApiError::new(ErrorCode::InvalidActorName, format!("{e}")))?;
     check_password_shape(&auth_payload.password)?;
     let fid = FederationId::new(name, state.domain.clone());
-    let taken = || ApiError::new(ErrorCode::FederationIdTaken, format!("{fid} is already registered"));
+    let taken = || {
+        ApiError::new(
+            ErrorCode::FederationIdTaken,
+            format!("{fid} is already registered"),
+        )
+    };
 
     // Spare the password hash when the name is plainly taken; the insert settles races.
     let (s, actor) = (state.clone(), fid.actor.to_string());
@@ -35,7 +43,9 @@ pub(crate) async fn register(
     match created {
         Ok(()) => {
             tracing::info!(%fid, "actor registered");
-            Ok(HttpResponse::Created().json(RegisterResponse { fid: fid.to_string() }))
+            Ok(HttpResponse::Created().json(RegisterResponse {
+                fid: fid.to_string(),
+            }))
         }
         Err(StoreError::Conflict(Conflict::ActorName)) => Err(taken()),
         Err(e) => Err(e.into()),

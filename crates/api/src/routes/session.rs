@@ -18,7 +18,11 @@ pub(crate) async fn trust(
     state: web::Data<AppState>,
     body: web::Json<TrustRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let TrustRequest { actor_name, csr, auth_payload } = body.into_inner();
+    let TrustRequest {
+        actor_name,
+        csr,
+        auth_payload,
+    } = body.into_inner();
     // A name that cannot exist gets the same answer as an unknown one.
     let name: Option<ActorName> = actor_name.parse().ok();
 
@@ -84,7 +88,10 @@ pub(crate) async fn trust(
 }
 
 /// Ends the session of the bearer token: the token stops working and the session ID is free.
-pub(crate) async fn revoke(state: web::Data<AppState>, auth: Authenticated) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn revoke(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+) -> Result<HttpResponse, ApiError> {
     let session = auth.0;
     let s = state.clone();
     let serial = session.serial.clone();

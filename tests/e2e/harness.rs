@@ -276,3 +276,28 @@ impl Drop for TestServer {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Runs `request(i)` for `i` in `0..n` on `n` threads at once and returns the statuses, after
+/// asserting that every answer is either `ok` or the protocol error `refused`.
+pub fn concurrently(
+    n: usize,
+    ok: u16,
+    refused: (u16, &str),
+    request: impl Fn(usize) -> Answer + Sync,
+) -> Vec<u16> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let request = &request;
+                scope.spawn(move || {
+                    let answer = request(i);
+                    if answer.status != ok {
+                        answer.assert_error(refused.0, refused.1);
+                    }
+                    answer.status
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}

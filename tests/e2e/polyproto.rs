@@ -31,6 +31,17 @@ fn subject(session: &str) -> Name {
     .unwrap()
 }
 
+/// A new key and an ID-CSR for it, written by polyproto, as PEM.
+fn polyproto_csr(subject: &Name, capabilities: &Capabilities) -> (Ed25519PrivateKey, String) {
+    let key = Ed25519PrivateKey::generate();
+    let csr = IdCsr::<Ed25519Signature, Ed25519PublicKey>::new(subject, &key, capabilities)
+        .expect("polyproto builds the CSR");
+    let der = csr.to_der().unwrap();
+    let pem =
+        der::pem::encode_string("CERTIFICATE REQUEST", der::pem::LineEnding::LF, &der).unwrap();
+    (key, pem)
+}
+
 fn pem_to_der(pem: &str) -> Vec<u8> {
     der::pem::decode_vec(pem.as_bytes()).unwrap().1
 }
@@ -39,16 +50,7 @@ fn pem_to_der(pem: &str) -> Vec<u8> {
 fn polyproto_csr_gets_an_id_cert_polyproto_reads() {
     let server = TestServer::start();
     server.register("alice");
-    let key = Ed25519PrivateKey::generate();
-    let csr = IdCsr::<Ed25519Signature, Ed25519PublicKey>::new(
-        &subject("poly-1"),
-        &key,
-        &Capabilities::default_actor(),
-    )
-    .expect("polyproto builds the CSR");
-    let csr_der = csr.to_der().unwrap();
-    let csr_pem =
-        der::pem::encode_string("CERTIFICATE REQUEST", der::pem::LineEnding::LF, &csr_der).unwrap();
+    let (key, csr_pem) = polyproto_csr(&subject("poly-1"), &Capabilities::default_actor());
 
     let answer = server.trust("alice", PASSWORD, &csr_pem);
     assert_eq!(answer.status, 201, "{}", answer.body);
@@ -115,20 +117,11 @@ fn assert_signed_by(cert_der: &[u8], key: &Ed25519PublicKey) {
 fn polyproto_content_commitment_csr_is_accepted() {
     let server = TestServer::start();
     server.register("alice");
-    let key = Ed25519PrivateKey::generate();
     let capabilities = Capabilities {
         key_usage: KeyUsages::new(&[KeyUsage::ContentCommitment]),
         ..Capabilities::default_actor()
     };
-    let csr =
-        IdCsr::<Ed25519Signature, Ed25519PublicKey>::new(&subject("poly-2"), &key, &capabilities)
-            .unwrap();
-    let csr_pem = der::pem::encode_string(
-        "CERTIFICATE REQUEST",
-        der::pem::LineEnding::LF,
-        &csr.to_der().unwrap(),
-    )
-    .unwrap();
+    let (_, csr_pem) = polyproto_csr(&subject("poly-2"), &capabilities);
     let answer = server.trust("alice", PASSWORD, &csr_pem);
     assert_eq!(answer.status, 201, "{}", answer.body);
     let der = pem_to_der(answer.body["id_cert"].as_str().unwrap());
@@ -149,20 +142,8 @@ fn polyproto_csr_for_another_actor_is_refused() {
     let server = TestServer::start();
     server.register("alice");
     server.register("bob");
-    let key = Ed25519PrivateKey::generate();
     // alice's CSR, presented with bob's credentials.
-    let csr = IdCsr::<Ed25519Signature, Ed25519PublicKey>::new(
-        &subject("x"),
-        &key,
-        &Capabilities::default_actor(),
-    )
-    .unwrap();
-    let csr_pem = der::pem::encode_string(
-        "CERTIFICATE REQUEST",
-        der::pem::LineEnding::LF,
-        &csr.to_der().unwrap(),
-    )
-    .unwrap();
+    let (_, csr_pem) = polyproto_csr(&subject("x"), &Capabilities::default_actor());
     server
         .trust("bob", PASSWORD, &csr_pem)
         .assert_error(400, "P2CORE_CSR_COMMON_NAME_MISMATCH");

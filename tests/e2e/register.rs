@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::harness::{TestServer, DOMAIN, PASSWORD};
+use crate::harness::{concurrently, TestServer, DOMAIN, PASSWORD};
 
 #[test]
 fn register_answers_the_federation_id() {
@@ -54,21 +54,9 @@ fn auth_payload_may_be_a_json_string() {
 #[test]
 fn concurrent_registrations_of_one_name_give_exactly_one_201() {
     let server = TestServer::start();
-    let statuses: Vec<u16> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..20)
-            .map(|i| {
-                let server = &server;
-                scope.spawn(move || {
-                    let body = json!({"actor_name": "racer", "auth_payload": {"password": format!("pw{i}")}});
-                    let answer = server.post("/p2core/register", &body);
-                    if answer.status != 201 {
-                        answer.assert_error(409, "P2CORE_FEDERATION_ID_TAKEN");
-                    }
-                    answer.status
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    let statuses = concurrently(20, 201, (409, "P2CORE_FEDERATION_ID_TAKEN"), |i| {
+        let body = json!({"actor_name": "racer", "auth_payload": {"password": format!("pw{i}")}});
+        server.post("/p2core/register", &body)
     });
     assert_eq!(
         statuses.iter().filter(|s| **s == 201).count(),

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::harness::{TestServer, DOMAIN, PASSWORD};
+use crate::harness::{concurrently, TestServer, DOMAIN, PASSWORD};
 use crate::openssl::{openssl, write, Key};
 
 #[test]
@@ -184,21 +184,8 @@ fn concurrent_trusts_with_one_session_id_give_exactly_one_201() {
     let csrs: Vec<String> = (0..20)
         .map(|i| Key::ed25519(dir, &format!("k{i}")).actor_csr("alice", "shared"))
         .collect();
-    let statuses: Vec<u16> = std::thread::scope(|scope| {
-        let handles: Vec<_> = csrs
-            .iter()
-            .map(|csr| {
-                let server = &server;
-                scope.spawn(move || {
-                    let answer = server.trust("alice", PASSWORD, csr);
-                    if answer.status != 201 {
-                        answer.assert_error(409, "P2CORE_SESSION_ID_IN_USE");
-                    }
-                    answer.status
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    let statuses = concurrently(20, 201, (409, "P2CORE_SESSION_ID_IN_USE"), |i| {
+        server.trust("alice", PASSWORD, &csrs[i])
     });
     assert_eq!(
         statuses.iter().filter(|s| **s == 201).count(),

@@ -87,7 +87,9 @@ pub struct Ed25519PrivateKey {
 
 impl Ed25519PrivateKey {
     pub fn generate() -> Self {
-        let key = SigningKey::generate(&mut rand::rngs::OsRng);
+        let mut seed = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+        let key = SigningKey::from_bytes(&seed);
         let public = Ed25519PublicKey(key.verifying_key());
         Ed25519PrivateKey { key, public }
     }

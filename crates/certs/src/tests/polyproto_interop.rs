@@ -5,101 +5,14 @@ use polyproto::certs::capabilities::{Capabilities, KeyUsage, KeyUsages};
 use polyproto::certs::idcert::IdCert;
 use polyproto::certs::idcerttbs::IdCertTbs;
 use polyproto::certs::idcsr::IdCsr;
-use polyproto::certs::PublicKeyInfo;
-use polyproto::errors::composite::{ConversionError, PublicKeyError};
-use polyproto::key::{PrivateKey, PublicKey};
-use polyproto::signature::Signature;
 
 use super::*;
 
-// polyproto is generic over the signature scheme; these wrap ed25519-dalek for it.
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Ed25519Signature(ed25519_dalek::Signature);
-
-impl spki::SignatureBitStringEncoding for Ed25519Signature {
-    fn to_bitstring(&self) -> der::Result<BitString> {
-        BitString::from_bytes(&self.0.to_bytes())
-    }
-}
-
-impl Signature for Ed25519Signature {
-    type Signature = ed25519_dalek::Signature;
-
-    fn as_signature(&self) -> &Self::Signature {
-        &self.0
-    }
-
-    fn algorithm_identifier() -> AlgorithmIdentifierOwned {
-        ed25519_algorithm()
-    }
-
-    fn from_bitstring(signature: &[u8]) -> Self {
-        let mut bytes = [0u8; 64];
-        let len = signature.len().min(64);
-        bytes[..len].copy_from_slice(&signature[..len]);
-        Ed25519Signature(ed25519_dalek::Signature::from_bytes(&bytes))
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Ed25519PublicKey(VerifyingKey);
-
-impl PublicKey<Ed25519Signature> for Ed25519PublicKey {
-    fn verify_signature(
-        &self,
-        signature: &Ed25519Signature,
-        data: &[u8],
-    ) -> Result<(), PublicKeyError> {
-        self.0
-            .verify_strict(data, &signature.0)
-            .map_err(|_| PublicKeyError::BadSignature)
-    }
-
-    fn public_key_info(&self) -> PublicKeyInfo {
-        PublicKeyInfo {
-            algorithm: ed25519_algorithm(),
-            public_key_bitstring: BitString::from_bytes(self.0.as_bytes()).unwrap(),
-        }
-    }
-
-    fn try_from_public_key_info(info: PublicKeyInfo) -> Result<Self, ConversionError> {
-        let bytes: [u8; 32] = info
-            .public_key_bitstring
-            .raw_bytes()
-            .try_into()
-            .map_err(|_| PublicKeyError::BadPublicKeyInfo)?;
-        Ok(Ed25519PublicKey(
-            VerifyingKey::from_bytes(&bytes).map_err(|_| PublicKeyError::BadPublicKeyInfo)?,
-        ))
-    }
-}
-
-#[derive(PartialEq, Eq)]
-struct Ed25519PrivateKey {
-    key: SigningKey,
-    public: Ed25519PublicKey,
-}
-
-impl Ed25519PrivateKey {
-    fn new() -> Self {
-        let key = signing_key();
-        let public = Ed25519PublicKey(key.verifying_key());
-        Ed25519PrivateKey { key, public }
-    }
-}
-
-impl PrivateKey<Ed25519Signature> for Ed25519PrivateKey {
-    type PublicKey = Ed25519PublicKey;
-
-    fn pubkey(&self) -> &Ed25519PublicKey {
-        &self.public
-    }
-
-    fn sign(&self, data: &[u8]) -> Ed25519Signature {
-        Ed25519Signature(self.key.sign(data))
-    }
-}
+// polyproto is generic over the signature scheme; the e2e suite's adapters wrap ed25519-dalek
+// for it.
+#[path = "../../../../tests/support/polyproto_keys.rs"]
+mod polyproto_keys;
+use polyproto_keys::{Ed25519PrivateKey, Ed25519PublicKey, Ed25519Signature};
 
 type PolyCert = IdCert<Ed25519Signature, Ed25519PublicKey>;
 type PolyTbs = IdCertTbs<Ed25519Signature, Ed25519PublicKey>;
@@ -111,7 +24,7 @@ const POLYPROTO_SUBJECT: &str =
     "uniqueIdentifier=sess1,UID=alice@example.com,CN=alice,DC=com,DC=example";
 
 fn polyproto_csr(subject: &str, capabilities: &Capabilities) -> (Vec<u8>, Ed25519PrivateKey) {
-    let key = Ed25519PrivateKey::new();
+    let key = Ed25519PrivateKey::generate();
     let csr = IdCsr::<Ed25519Signature, Ed25519PublicKey>::new(
         &name_from_str(subject),
         &key,

@@ -36,7 +36,10 @@ fn cargo() -> Command {
 }
 
 fn workspace_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn run(cmd: &mut Command) -> anyhow::Result<()> {
@@ -49,9 +52,13 @@ fn run(cmd: &mut Command) -> anyhow::Result<()> {
 }
 
 fn test(extra: &[String]) -> anyhow::Result<()> {
-    run(cargo().args(["test", "--workspace"]).args(extra).env_remove("POLYHOME_TEST_POSTGRES_URL"))?;
+    run(cargo()
+        .args(["test", "--workspace"])
+        .args(extra)
+        .env_remove("POLYHOME_TEST_POSTGRES_URL"))?;
 
-    let url = std::env::var("POLYHOME_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.into());
+    let url =
+        std::env::var("POLYHOME_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.into());
     let required = std::env::var("POLYHOME_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
     match postgres_reachable(&url) {
         Ok(()) => {
@@ -72,9 +79,22 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
 
 /// Whether something listens at the URL's host and port.
 fn postgres_reachable(url: &str) -> Result<(), String> {
-    let rest = url.split("://").nth(1).ok_or_else(|| format!("{url} is not a URL"))?;
-    let host_port = rest.rsplit('@').next().unwrap_or(rest).split('/').next().unwrap_or_default();
-    let host_port = if host_port.contains(':') { host_port.to_owned() } else { format!("{host_port}:5432") };
+    let rest = url
+        .split("://")
+        .nth(1)
+        .ok_or_else(|| format!("{url} is not a URL"))?;
+    let host_port = rest
+        .rsplit('@')
+        .next()
+        .unwrap_or(rest)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let host_port = if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5432")
+    };
     let addr = host_port
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve {host_port}: {e}"))?
@@ -87,6 +107,13 @@ fn postgres_reachable(url: &str) -> Result<(), String> {
 
 fn ci() -> anyhow::Result<()> {
     run(cargo().args(["fmt", "--all", "--check"]))?;
-    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     test(&[])
 }

@@ -71,6 +71,36 @@ error_codes! {
     CsrCaRequested = (400, "P2CORE_CSR_CA_REQUESTED"),
     /// Another active session of this actor already holds that session ID.
     SessionIdInUse = (409, "P2CORE_SESSION_ID_IN_USE"),
+    /// The rotation CSR names a different session ID than the session it is sent for.
+    CsrSessionIdMismatch = (400, "P2CORE_CSR_SESSION_ID_MISMATCH"),
+    /// A sensitive action (§4.1.2) lacks its second factor, the password, or the password is wrong.
+    SecondFactorRequired = (403, "P2CORE_SECOND_FACTOR_REQUIRED"),
+    /// The actor has no active session with that session ID.
+    SessionNotFound = (404, "P2CORE_SESSION_NOT_FOUND"),
+    /// The route is for sessions opened on this home server, not for foreign ones.
+    NotHomeSession = (403, "P2CORE_NOT_HOME_SESSION"),
+    /// This server never issued the challenge string.
+    ChallengeUnknown = (401, "P2CORE_CHALLENGE_UNKNOWN"),
+    /// The challenge string's lifetime is over.
+    ChallengeExpired = (401, "P2CORE_CHALLENGE_EXPIRED"),
+    /// The challenge string was used before; each is good for one attempt.
+    ChallengeUsed = (401, "P2CORE_CHALLENGE_USED"),
+    /// The signature of the challenge does not verify (strictly) under the ID-Cert's key.
+    ChallengeSignatureInvalid = (401, "P2CORE_CHALLENGE_SIGNATURE_INVALID"),
+    /// The ID-Cert is not a well-formed actor ID-Cert (§7.1).
+    IdCertMalformed = (400, "P2CORE_ID_CERT_MALFORMED"),
+    /// The ID-Cert is not valid at this time.
+    IdCertOutsideValidity = (401, "P2CORE_ID_CERT_OUTSIDE_VALIDITY"),
+    /// The ID-Cert's issuer DC domain differs from the domain of its UID.
+    IdCertDomainMismatch = (400, "P2CORE_ID_CERT_DOMAIN_MISMATCH"),
+    /// The ID-Cert's signature does not verify under its home server's certificate.
+    IdCertNotSignedByHomeServer = (401, "P2CORE_ID_CERT_NOT_SIGNED_BY_HOME_SERVER"),
+    /// The home server does not list the ID-Cert as the valid one of its session (revoked or replaced).
+    IdCertRevoked = (401, "P2CORE_ID_CERT_REVOKED"),
+    /// The actor's home server could not be reached or gave an unusable answer.
+    HomeServerUnreachable = (502, "P2CORE_HOME_SERVER_UNREACHABLE"),
+    /// The actor's home server did not answer within the configured timeout.
+    HomeServerTimeout = (504, "P2CORE_HOME_SERVER_TIMEOUT"),
     /// The actor is not registered on this server.
     ActorNotFound = (404, "P2CORE_ACTOR_NOT_FOUND"),
     /// No certificate matches the request (for example, a timestamp before the first one).

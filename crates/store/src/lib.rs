@@ -19,7 +19,7 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnectio
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use schema::{actors, id_certs, server_keys};
+use schema::{actors, challenges, foreign_sessions, id_certs, server_keys};
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
@@ -81,6 +81,7 @@ pub enum Conflict {
     ActorName,
     ActiveSessionId,
     Serial,
+    Challenge,
 }
 
 impl std::fmt::Display for Conflict {
@@ -89,6 +90,7 @@ impl std::fmt::Display for Conflict {
             Conflict::ActorName => "actor name",
             Conflict::ActiveSessionId => "active session with this session ID",
             Conflict::Serial => "certificate serial number",
+            Conflict::Challenge => "challenge string",
         })
     }
 }
@@ -151,6 +153,54 @@ pub struct Session {
     pub session_id: String,
     /// SHA-256 of the session token, hex.
     pub token_hash: String,
+}
+
+/// What became of a challenge string presented for use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChallengeUse {
+    /// Issued, unexpired, and now used up by this attempt.
+    Fresh,
+    /// Issued, but its lifetime is over (it is used up all the same).
+    Expired,
+    /// Used before.
+    Used,
+    /// Never issued here (or purged long after it expired).
+    Unknown,
+}
+
+/// A session of an actor from another home server.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = foreign_sessions)]
+pub struct ForeignSession {
+    pub id: String,
+    pub fid: String,
+    /// Hex of the session ID's bytes; see [`ForeignSession::session_id`].
+    pub session_id_hex: String,
+    pub home_domain: String,
+    pub cert_pem: String,
+    pub cert_serial: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub revoked_at: Option<i64>,
+    pub token_hash: Option<String>,
+}
+
+impl ForeignSession {
+    pub fn session_id(&self) -> String {
+        decode_session_id(&self.session_id_hex)
+    }
+}
+
+/// A new foreign session: the checked ID-Cert and the token handed out for it.
+#[derive(Debug, Clone)]
+pub struct NewForeignSession<'a> {
+    pub fid: &'a str,
+    pub session_id: &'a str,
+    pub home_domain: &'a str,
+    pub cert_pem: &'a str,
+    pub cert_serial: &'a str,
+    pub token_hash: &'a str,
+    pub now: i64,
 }
 
 #[derive(Insertable)]
@@ -322,30 +372,41 @@ impl Store {
     /// Stores a new ID-Cert as the active certificate of its session, with its token hash.
     /// Fails with `Conflict::ActiveSessionId` when the actor has an active session with that ID.
     pub fn create_session(&self, new: &NewSession<'_>) -> Result<()> {
-        let row = IdCertRow {
-            serial: new.serial,
-            actor_name: new.actor_name,
-            session_id_hex: hex::encode(new.session_id),
-            cert_pem: new.cert_pem,
-            not_before: new.not_before,
-            not_after: new.not_after,
-            issued_at: new.issued_at,
-            revoked_at: None,
-            token_hash: Some(new.token_hash),
-        };
-        diesel::insert_into(id_certs::table)
-            .values(&row)
-            .execute(&mut self.conn()?)
-            .map_err(|e| {
-                conflict(e, |what| {
-                    if what.contains("session") {
-                        Conflict::ActiveSessionId
-                    } else {
-                        Conflict::Serial
-                    }
-                })
-            })?;
-        Ok(())
+        insert_session(&mut *self.conn()?, new)
+            .map(drop)
+            .map_err(session_conflict)
+    }
+
+    /// Replaces the active ID-Cert of a session with a new one (key rotation, §7.1.3): the old
+    /// certificate is revoked and its token dies, in the same transaction as the insert. False,
+    /// with nothing changed, if the old certificate was no longer active.
+    pub fn rotate_session(&self, old_serial: &str, new: &NewSession<'_>) -> Result<bool> {
+        let mut conn = self.conn()?;
+        conn.transaction(|conn| {
+            if revoke_by_serial(conn, old_serial, new.issued_at)? == 0 {
+                return Ok(false);
+            }
+            insert_session(conn, new)?;
+            Ok(true)
+        })
+        .map_err(session_conflict)
+    }
+
+    /// Revokes the actor's active session with this session ID (early revocation, §7.1.4).
+    /// False if there is none.
+    pub fn revoke_session_id(&self, actor: &str, session_id: &str, now: i64) -> Result<bool> {
+        let n = diesel::update(
+            id_certs::table
+                .filter(id_certs::actor_name.eq(actor))
+                .filter(id_certs::session_id_hex.eq(hex::encode(session_id)))
+                .filter(id_certs::revoked_at.is_null()),
+        )
+        .set((
+            id_certs::revoked_at.eq(Some(now)),
+            id_certs::token_hash.eq(None::<String>),
+        ))
+        .execute(&mut self.conn()?)?;
+        Ok(n > 0)
     }
 
     /// The active session holding the token with this hash.
@@ -418,6 +479,192 @@ impl Store {
             .count()
             .get_result(&mut self.conn()?)?)
     }
+}
+
+impl Store {
+    // ---- challenge strings ----
+
+    pub fn add_challenge(&self, challenge: &str, expires_at: i64, now: i64) -> Result<()> {
+        diesel::insert_into(challenges::table)
+            .values((
+                challenges::challenge.eq(challenge),
+                challenges::expires_at.eq(expires_at),
+                challenges::created_at.eq(now),
+            ))
+            .execute(&mut self.conn()?)
+            .map_err(|e| conflict(e, |_| Conflict::Challenge))?;
+        Ok(())
+    }
+
+    /// Uses up a challenge string: of concurrent attempts with one challenge, exactly one sees
+    /// `Fresh` (or `Expired`), the others `Used`.
+    pub fn use_challenge(&self, challenge: &str, now: i64) -> Result<ChallengeUse> {
+        let mut conn = self.conn()?;
+        let first_use = diesel::update(
+            challenges::table
+                .find(challenge)
+                .filter(challenges::used_at.is_null()),
+        )
+        .set(challenges::used_at.eq(Some(now)))
+        .execute(&mut conn)?
+            == 1;
+        let expires_at: Option<i64> = challenges::table
+            .find(challenge)
+            .select(challenges::expires_at)
+            .first(&mut conn)
+            .optional()?;
+        Ok(match expires_at {
+            None => ChallengeUse::Unknown,
+            Some(_) if !first_use => ChallengeUse::Used,
+            Some(expires_at) if expires_at < now => ChallengeUse::Expired,
+            Some(_) => ChallengeUse::Fresh,
+        })
+    }
+
+    /// Forgets challenges that expired before `before`. Returns how many.
+    pub fn purge_challenges(&self, before: i64) -> Result<usize> {
+        Ok(
+            diesel::delete(challenges::table.filter(challenges::expires_at.lt(before)))
+                .execute(&mut self.conn()?)?,
+        )
+    }
+
+    // ---- sessions of foreign actors ----
+
+    /// Opens a session for a foreign actor. An active session of the same actor and session ID
+    /// is replaced (its token dies): the actor proved possession of the key again.
+    pub fn open_foreign_session(&self, new: &NewForeignSession<'_>) -> Result<String> {
+        let id = hex::encode(rand_id());
+        let sid = hex::encode(new.session_id);
+        let mut conn = self.conn()?;
+        conn.transaction(|conn| {
+            diesel::update(
+                foreign_sessions::table
+                    .filter(foreign_sessions::fid.eq(new.fid))
+                    .filter(foreign_sessions::session_id_hex.eq(&sid))
+                    .filter(foreign_sessions::revoked_at.is_null()),
+            )
+            .set((
+                foreign_sessions::revoked_at.eq(Some(new.now)),
+                foreign_sessions::token_hash.eq(None::<String>),
+            ))
+            .execute(conn)?;
+            diesel::insert_into(foreign_sessions::table)
+                .values((
+                    foreign_sessions::id.eq(&id),
+                    foreign_sessions::fid.eq(new.fid),
+                    foreign_sessions::session_id_hex.eq(&sid),
+                    foreign_sessions::home_domain.eq(new.home_domain),
+                    foreign_sessions::cert_pem.eq(new.cert_pem),
+                    foreign_sessions::cert_serial.eq(new.cert_serial),
+                    foreign_sessions::created_at.eq(new.now),
+                    foreign_sessions::updated_at.eq(new.now),
+                    foreign_sessions::token_hash.eq(Some(new.token_hash)),
+                ))
+                .execute(conn)
+        })
+        .map_err(session_conflict)?;
+        Ok(id)
+    }
+
+    /// The active foreign session holding the token with this hash.
+    pub fn foreign_session_by_token_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<ForeignSession>> {
+        Ok(foreign_sessions::table
+            .filter(foreign_sessions::token_hash.eq(token_hash))
+            .filter(foreign_sessions::revoked_at.is_null())
+            .select(ForeignSession::as_select())
+            .first(&mut self.conn()?)
+            .optional()?)
+    }
+
+    /// Records a foreign session's new ID-Cert and token (the old token dies). False if the
+    /// session is no longer active.
+    pub fn update_foreign_session(
+        &self,
+        id: &str,
+        cert_pem: &str,
+        cert_serial: &str,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let n = diesel::update(
+            foreign_sessions::table
+                .find(id)
+                .filter(foreign_sessions::revoked_at.is_null()),
+        )
+        .set((
+            foreign_sessions::cert_pem.eq(cert_pem),
+            foreign_sessions::cert_serial.eq(cert_serial),
+            foreign_sessions::token_hash.eq(Some(token_hash)),
+            foreign_sessions::updated_at.eq(now),
+        ))
+        .execute(&mut self.conn()?)?;
+        Ok(n == 1)
+    }
+
+    /// Ends a foreign session. False if it was not active.
+    pub fn revoke_foreign_session(&self, id: &str, now: i64) -> Result<bool> {
+        let n = diesel::update(
+            foreign_sessions::table
+                .find(id)
+                .filter(foreign_sessions::revoked_at.is_null()),
+        )
+        .set((
+            foreign_sessions::revoked_at.eq(Some(now)),
+            foreign_sessions::token_hash.eq(None::<String>),
+        ))
+        .execute(&mut self.conn()?)?;
+        Ok(n == 1)
+    }
+}
+
+fn insert_session(conn: &mut AnyConnection, new: &NewSession<'_>) -> QueryResult<usize> {
+    let row = IdCertRow {
+        serial: new.serial,
+        actor_name: new.actor_name,
+        session_id_hex: hex::encode(new.session_id),
+        cert_pem: new.cert_pem,
+        not_before: new.not_before,
+        not_after: new.not_after,
+        issued_at: new.issued_at,
+        revoked_at: None,
+        token_hash: Some(new.token_hash),
+    };
+    diesel::insert_into(id_certs::table)
+        .values(&row)
+        .execute(conn)
+}
+
+fn revoke_by_serial(conn: &mut AnyConnection, serial: &str, now: i64) -> QueryResult<usize> {
+    diesel::update(
+        id_certs::table
+            .find(serial)
+            .filter(id_certs::revoked_at.is_null()),
+    )
+    .set((
+        id_certs::revoked_at.eq(Some(now)),
+        id_certs::token_hash.eq(None::<String>),
+    ))
+    .execute(conn)
+}
+
+/// Maps unique violations on session tables: the active-session index, else a serial.
+fn session_conflict(err: DieselError) -> StoreError {
+    conflict(err, |what| {
+        if what.contains("session") {
+            Conflict::ActiveSessionId
+        } else {
+            Conflict::Serial
+        }
+    })
+}
+
+/// 128 random bits for row IDs, from the operating system.
+fn rand_id() -> [u8; 16] {
+    *uuid::Uuid::new_v4().as_bytes()
 }
 
 fn decode_session_id(hex_text: &str) -> String {
@@ -540,6 +787,105 @@ mod tests {
         assert_eq!(store.server_cert_at(10).unwrap().unwrap(), "cert a");
         assert_eq!(store.server_cert_at(60).unwrap().unwrap(), "cert b");
         assert!(store.server_cert_at(300).unwrap().is_none());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn challenges_are_used_once() {
+        let (store, dir) = temp_store();
+        store.add_challenge("c1", 100, 10).unwrap();
+        store.add_challenge("c2", 100, 10).unwrap();
+        assert!(matches!(
+            store.add_challenge("c1", 100, 10),
+            Err(StoreError::Conflict(Conflict::Challenge))
+        ));
+        assert_eq!(store.use_challenge("c1", 50).unwrap(), ChallengeUse::Fresh);
+        assert_eq!(store.use_challenge("c1", 51).unwrap(), ChallengeUse::Used);
+        assert_eq!(
+            store.use_challenge("c2", 101).unwrap(),
+            ChallengeUse::Expired
+        );
+        assert_eq!(store.use_challenge("c2", 102).unwrap(), ChallengeUse::Used);
+        assert_eq!(
+            store.use_challenge("nope", 50).unwrap(),
+            ChallengeUse::Unknown
+        );
+        assert_eq!(store.purge_challenges(101).unwrap(), 2);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn rotation_replaces_the_active_certificate_atomically() {
+        let (store, dir) = temp_store();
+        store.create_actor("alice", "h", 1).unwrap();
+        store.create_session(&session("01", "s", "t1")).unwrap();
+        let mut new = session("02", "s", "t2");
+        new.issued_at = 150;
+        new.not_before = 150;
+        assert!(store.rotate_session("01", &new).unwrap());
+        assert!(store.session_by_token_hash("t1").unwrap().is_none());
+        assert_eq!(
+            store.session_by_token_hash("t2").unwrap().unwrap().serial,
+            "02"
+        );
+        // The old certificate is history: valid at 120, not at 160.
+        assert_eq!(
+            store.actor_certs_at("alice", 160, Some("s")).unwrap().len(),
+            1
+        );
+        assert_eq!(
+            store.actor_certs_at("alice", 120, Some("s")).unwrap().len(),
+            1
+        );
+        // Rotating a revoked certificate changes nothing.
+        assert!(!store
+            .rotate_session("01", &session("03", "s", "t3"))
+            .unwrap());
+        assert_eq!(store.count_certs("alice").unwrap(), 2);
+        assert!(store.revoke_session_id("alice", "s", 170).unwrap());
+        assert!(!store.revoke_session_id("alice", "s", 171).unwrap());
+        assert!(store.session_by_token_hash("t2").unwrap().is_none());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn foreign_sessions_replace_each_other() {
+        let (store, dir) = temp_store();
+        let new = |token: &'static str| NewForeignSession {
+            fid: "bob@other.example",
+            session_id: "s",
+            home_domain: "other.example",
+            cert_pem: "PEM",
+            cert_serial: "0a",
+            token_hash: token,
+            now: 10,
+        };
+        let first = store.open_foreign_session(&new("f1")).unwrap();
+        let found = store.foreign_session_by_token_hash("f1").unwrap().unwrap();
+        assert_eq!(
+            (found.id.as_str(), found.session_id().as_str()),
+            (first.as_str(), "s")
+        );
+        let second = store.open_foreign_session(&new("f2")).unwrap();
+        assert_ne!(first, second);
+        assert!(store.foreign_session_by_token_hash("f1").unwrap().is_none());
+        assert!(store
+            .update_foreign_session(&second, "PEM2", "0b", "f3", 20)
+            .unwrap());
+        assert!(store.foreign_session_by_token_hash("f2").unwrap().is_none());
+        assert_eq!(
+            store
+                .foreign_session_by_token_hash("f3")
+                .unwrap()
+                .unwrap()
+                .cert_pem,
+            "PEM2"
+        );
+        assert!(store.revoke_foreign_session(&second, 30).unwrap());
+        assert!(store.foreign_session_by_token_hash("f3").unwrap().is_none());
+        assert!(!store
+            .update_foreign_session(&second, "PEM3", "0c", "f4", 40)
+            .unwrap());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

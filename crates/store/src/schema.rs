@@ -35,4 +35,34 @@ diesel::table! {
 }
 
 diesel::joinable!(id_certs -> actors (actor_name));
-diesel::allow_tables_to_appear_in_same_query!(actors, server_keys, id_certs);
+diesel::allow_tables_to_appear_in_same_query!(
+    actors,
+    server_keys,
+    id_certs,
+    challenges,
+    foreign_sessions
+);
+
+diesel::table! {
+    challenges (challenge) {
+        challenge -> Text,
+        expires_at -> BigInt,
+        created_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    foreign_sessions (id) {
+        id -> Text,
+        fid -> Text,
+        session_id_hex -> Text,
+        home_domain -> Text,
+        cert_pem -> Text,
+        cert_serial -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+        token_hash -> Nullable<Text>,
+    }
+}

@@ -1,0 +1,2 @@
+DROP TABLE foreign_sessions;
+DROP TABLE challenges;

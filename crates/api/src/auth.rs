@@ -9,8 +9,9 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
+use polyhome_proto::AuthPayload;
 use polyhome_proto::ErrorCode;
-use polyhome_store::Session;
+use polyhome_store::{ForeignSession, Session};
 use ring::rand::SecureRandom;
 
 use crate::{ApiError, AppState};
@@ -121,9 +122,34 @@ pub fn token_hash(token: &str) -> String {
     ))
 }
 
-/// The session of the request's `Authorization: Bearer` token. Refuses with 401 otherwise.
+/// Who the request's `Authorization: Bearer` token belongs to.
 #[derive(Debug, Clone)]
-pub struct Authenticated(pub Session);
+pub enum Caller {
+    /// A session of an actor registered here, opened with `session/trust`.
+    Home(Session),
+    /// A session of an actor of another home server, opened with `session/identify`.
+    Foreign(ForeignSession),
+}
+
+/// The session of the request's bearer token. Refuses with 401 otherwise.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Caller);
+
+impl Authenticated {
+    /// The home session, or 403 for a foreign one.
+    pub fn home(self) -> Result<Session, ApiError> {
+        match self.0 {
+            Caller::Home(session) => Ok(session),
+            Caller::Foreign(session) => Err(ApiError::new(
+                ErrorCode::NotHomeSession,
+                format!(
+                    "{} is not an actor of this server; this route is for home sessions",
+                    session.fid
+                ),
+            )),
+        }
+    }
+}
 
 impl FromRequest for Authenticated {
     type Error = ApiError;
@@ -146,16 +172,70 @@ impl FromRequest for Authenticated {
                 .filter(|t| !t.is_empty())
                 .ok_or_else(ApiError::unauthorized)?;
             let hash = token_hash(&token);
-            let store = state.store.clone();
             let lookup = hash.clone();
-            let session = web::block(move || store.session_by_token_hash(&lookup)).await??;
-            match session {
+            let caller = web::block(move || -> Result<Option<(Caller, String)>, ApiError> {
+                if let Some(s) = state.store.session_by_token_hash(&lookup)? {
+                    let stored = s.token_hash.clone();
+                    return Ok(Some((Caller::Home(s), stored)));
+                }
+                Ok(state
+                    .store
+                    .foreign_session_by_token_hash(&lookup)?
+                    .map(|s| {
+                        let stored = s.token_hash.clone().unwrap_or_default();
+                        (Caller::Foreign(s), stored)
+                    }))
+            })
+            .await??;
+            match caller {
                 // The lookup is by hash; comparing again in constant time keeps the check
                 // independent of how the database compares strings.
-                Some(s) if hashes_equal(&s.token_hash, &hash) => Ok(Authenticated(s)),
+                Some((caller, stored)) if hashes_equal(&stored, &hash) => Ok(Authenticated(caller)),
                 _ => Err(ApiError::unauthorized()),
             }
         })
+    }
+}
+
+/// The second factor of a sensitive action (§4.1.2): the password, from the
+/// `X-P2-Sensitive-Solution` header (the later spec's name) or the body's `auth_payload`.
+pub fn sensitive_solution<'a>(
+    req: &'a HttpRequest,
+    auth_payload: Option<&'a AuthPayload>,
+) -> Option<&'a str> {
+    req.headers()
+        .get("x-p2-sensitive-solution")
+        .and_then(|v| v.to_str().ok())
+        .or(auth_payload.map(|a| a.password.as_str()))
+}
+
+/// Checks the second factor of a sensitive action for `actor`: 403 if it is missing or wrong.
+/// Runs password hashing; call it on the blocking pool.
+pub fn check_second_factor(
+    state: &AppState,
+    actor: &str,
+    password: Option<&str>,
+) -> Result<(), ApiError> {
+    let refused = |why: &str| {
+        ApiError::new(
+            ErrorCode::SecondFactorRequired,
+            format!("this is a sensitive action: {why}"),
+        )
+    };
+    let password = password.ok_or_else(|| {
+        refused(
+            "send the password in the X-P2-Sensitive-Solution header or as auth_payload.password",
+        )
+    })?;
+    let stored = state.store.actor(actor)?;
+    if state
+        .settings
+        .passwords
+        .verify(password, stored.as_ref().map(|a| a.password_hash.as_str()))
+    {
+        Ok(())
+    } else {
+        Err(refused("the password is wrong"))
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod auth;
 mod error;
+mod federation;
 mod params;
 mod routes;
 
@@ -20,15 +21,46 @@ use polyhome_store::Store;
 
 pub use auth::{PasswordHashing, Passwords, PASSWORD_MAX_LEN};
 pub use error::{protocol_error_bodies, ApiError};
+pub use federation::{Federation, FederationSettings};
 
-/// What the handlers share.
-pub struct AppState {
-    pub store: Store,
+/// Settings of the API, from the server's configuration.
+pub struct Settings {
     /// The domain this server is home to.
     pub domain: DomainName,
     pub passwords: Passwords,
     /// Lifetime of issued ID-Certs, seconds (cut short by the server certificate's expiry).
     pub cert_lifetime_secs: u64,
+    /// Lifetime of a new server root certificate, seconds (for key rotation).
+    pub server_cert_lifetime_secs: u64,
+    pub challenges: ChallengeSettings,
+    pub federation: Federation,
+    /// Whether rotating an ID-Cert needs the password (§4.1.2); revoking one always does.
+    pub rotation_requires_password: bool,
+}
+
+/// Challenge strings (core §4.2), from the `[challenges]` configuration table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct ChallengeSettings {
+    /// Characters per challenge, 32 to 256.
+    pub length: usize,
+    /// Seconds a challenge may be used after it was handed out.
+    pub lifetime_secs: u64,
+}
+
+impl Default for ChallengeSettings {
+    fn default() -> Self {
+        ChallengeSettings {
+            length: 64,
+            lifetime_secs: 300,
+        }
+    }
+}
+
+/// What the handlers share.
+pub struct AppState {
+    pub store: Store,
+    pub settings: Settings,
     identity: RwLock<Arc<CurrentIdentity>>,
     /// Bounds how many password hashes run at once (one per core), so that a burst of logins
     /// queues instead of taking memory-hard hashes' memory many times over.
@@ -42,18 +74,10 @@ pub struct CurrentIdentity {
 }
 
 impl AppState {
-    pub fn new(
-        store: Store,
-        domain: DomainName,
-        passwords: Passwords,
-        cert_lifetime_secs: u64,
-        identity: ServerIdentity,
-    ) -> Self {
+    pub fn new(store: Store, settings: Settings, identity: ServerIdentity) -> Self {
         AppState {
             store,
-            domain,
-            passwords,
-            cert_lifetime_secs,
+            settings,
             identity: RwLock::new(Arc::new(CurrentIdentity::new(identity))),
             hashing: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
@@ -74,6 +98,16 @@ impl AppState {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Makes `identity` the one that signs from now on.
+    pub(crate) fn replace_identity(&self, identity: ServerIdentity) {
+        *self.identity.write().unwrap_or_else(|e| e.into_inner()) =
+            Arc::new(CurrentIdentity::new(identity));
+    }
+
+    pub fn domain(&self) -> &DomainName {
+        &self.settings.domain
     }
 }
 

@@ -76,6 +76,78 @@ pub struct TrustResponse {
     pub token: String,
 }
 
+/// `POST /p2core/session/idcert`: a CSR with a new key for the caller's session. The password,
+/// the second factor of this sensitive action, may come here or in `X-P2-Sensitive-Solution`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RotateRequest {
+    pub csr: String,
+    #[serde(default)]
+    pub auth_payload: Option<AuthPayload>,
+}
+
+/// 200 answer to `GET /p2core/challenge` (core §4.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChallengeResponse {
+    /// 32 to 256 characters of `[A-Za-z0-9]`.
+    pub challenge: String,
+    /// UNIX time in seconds after which the challenge is refused.
+    pub expires: u64,
+}
+
+/// A challenge string and the actor's signature over its UTF-8 bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompletedChallenge {
+    pub challenge: String,
+    /// The Ed25519 signature, hex or base64 (standard or URL-safe alphabet, padded or not).
+    pub signature: String,
+}
+
+/// `POST /p2core/session/identify`. The completed challenge is read under the name of the
+/// spec's example (`completed_challenge`), of its table (`challenge`), or of the polyproto
+/// library of May 2024 (`challenge_signature`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdentifyRequest {
+    #[serde(alias = "challenge", alias = "challenge_signature")]
+    pub completed_challenge: CompletedChallenge,
+    /// The actor's ID-Cert, PEM.
+    pub id_cert: String,
+    /// Not used by polyhome; accepted as object or string.
+    #[serde(default)]
+    pub auth_payload: Option<serde_json::Value>,
+}
+
+/// 201 answer to `POST /p2core/session/identify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentifyResponse {
+    pub token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<serde_json::Value>,
+}
+
+/// `POST /p2core/session/idcert/extern`: the session's new ID-Cert, as the spec's bare JSON
+/// string of PEM or as `{"id_cert": PEM}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ExternIdCert {
+    Pem(String),
+    Object { id_cert: String },
+}
+
+impl ExternIdCert {
+    pub fn pem(&self) -> &str {
+        match self {
+            ExternIdCert::Pem(pem) | ExternIdCert::Object { id_cert: pem } => pem,
+        }
+    }
+}
+
+/// 201 answer to `POST /p2core/session/idcert/extern`: the session's new token; the old one
+/// stops working.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternIdCertResponse {
+    pub token: String,
+}
+
 /// Optional parameters of `GET /p2core/key/server`, as query or JSON body.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerKeyQuery {
@@ -145,6 +217,20 @@ mod tests {
             None
         );
         assert!(serde_json::from_str::<ServerKeyQuery>(r#"{"timestamp":"x"}"#).is_err());
+    }
+
+    #[test]
+    fn identify_takes_all_three_names() {
+        for name in ["completed_challenge", "challenge", "challenge_signature"] {
+            let body =
+                format!(r#"{{"{name}": {{"challenge": "c", "signature": "s"}}, "id_cert": "p"}}"#);
+            let req: IdentifyRequest = serde_json::from_str(&body).unwrap();
+            assert_eq!(req.completed_challenge.challenge, "c");
+        }
+        let e: ExternIdCert = serde_json::from_str(r#""PEM""#).unwrap();
+        assert_eq!(e.pem(), "PEM");
+        let e: ExternIdCert = serde_json::from_str(r#"{"id_cert": "PEM"}"#).unwrap();
+        assert_eq!(e.pem(), "PEM");
     }
 
     #[test]

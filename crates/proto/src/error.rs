@@ -79,6 +79,8 @@ error_codes! {
     SessionNotFound = (404, "P2CORE_SESSION_NOT_FOUND"),
     /// The route is for sessions opened on this home server, not for foreign ones.
     NotHomeSession = (403, "P2CORE_NOT_HOME_SESSION"),
+    /// The route is for sessions of foreign actors, not for this server's own.
+    NotForeignSession = (403, "P2CORE_NOT_FOREIGN_SESSION"),
     /// This server never issued the challenge string.
     ChallengeUnknown = (401, "P2CORE_CHALLENGE_UNKNOWN"),
     /// The challenge string's lifetime is over.

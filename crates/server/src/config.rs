@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use polyhome_api::PasswordHashing;
+use polyhome_api::{ChallengeSettings, FederationSettings, PasswordHashing};
 use polyhome_proto::DomainName;
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +32,20 @@ variable POLYHOME_<KEY>, nested keys joined with '__', e.g. POLYHOME_PASSWORD_HA
   id_cert_lifetime_secs = 2592000      lifetime of issued ID-Certs (30 days), cut short by
                                        the server certificate's own expiry
   server_cert_lifetime_secs = 31536000 lifetime of a new server root certificate (365 days)
+  rotation_requires_password = true    POST /p2core/session/idcert needs the password as
+                                       second factor (revoking an ID-Cert always does)
+
+  [challenges]                    challenge strings for foreign actors (GET /p2core/challenge)
+  length = 64                     characters, 32 to 256
+  lifetime_secs = 300             how long one may be used
+
+  [federation]                    reaching other home servers
+  allow_private_addresses = false allow requests to loopback and private addresses
+  request_timeout_secs = 10       a request to another server ends after this long
+  max_response_bytes = 1048576    largest answer read from another server
+  cert_cache_secs = 3600          how long another server's root certificate is kept
+  [federation.hosts]              base URL per domain instead of https://<domain>, e.g.
+                                  \"alpha.test\" = \"http://127.0.0.1:8081\"
 ";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,6 +61,8 @@ pub struct Config {
     pub log: String,
     pub password_hashing: PasswordHashing,
     pub certificates: Certificates,
+    pub challenges: ChallengeSettings,
+    pub federation: FederationSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +70,7 @@ pub struct Config {
 pub struct Certificates {
     pub id_cert_lifetime_secs: u64,
     pub server_cert_lifetime_secs: u64,
+    pub rotation_requires_password: bool,
 }
 
 impl Default for Config {
@@ -69,6 +86,8 @@ impl Default for Config {
             log: "info".into(),
             password_hashing: PasswordHashing::default(),
             certificates: Certificates::default(),
+            challenges: ChallengeSettings::default(),
+            federation: FederationSettings::default(),
         }
     }
 }
@@ -78,6 +97,7 @@ impl Default for Certificates {
         Certificates {
             id_cert_lifetime_secs: 30 * 24 * 3600,
             server_cert_lifetime_secs: 365 * 24 * 3600,
+            rotation_requires_password: true,
         }
     }
 }
@@ -135,6 +155,19 @@ impl Config {
         }
         if self.body_limit_bytes < 1024 {
             bail!("body_limit_bytes must be at least 1024");
+        }
+        if !(32..=256).contains(&self.challenges.length) {
+            bail!("challenges.length must be 32 to 256 (core §4.2)");
+        }
+        if self.challenges.lifetime_secs == 0 || self.federation.request_timeout_secs == 0 {
+            bail!(
+                "challenges.lifetime_secs and federation.request_timeout_secs must be at least 1"
+            );
+        }
+        for domain in self.federation.hosts.keys() {
+            domain
+                .parse::<DomainName>()
+                .with_context(|| format!("federation.hosts: {domain:?} is not a domain"))?;
         }
         Ok(())
     }
@@ -195,15 +228,21 @@ mod tests {
         let defaults = serde_json::to_value(Config::default()).unwrap();
         for (key, value) in defaults.as_object().unwrap() {
             let nested: Vec<String> = match value.as_object() {
-                Some(inner) => inner.keys().cloned().collect(),
-                None => vec![key.clone()],
+                Some(inner) => inner
+                    .iter()
+                    .map(|(k, v)| {
+                        if v.is_object() {
+                            format!("[{key}.{k}]")
+                        } else {
+                            format!("{k} =")
+                        }
+                    })
+                    .collect(),
+                None => vec![format!("{key} =")],
             };
             for k in nested {
-                assert!(
-                    text.contains(&format!("{k} =")),
-                    "deploy/polyhome.toml lacks {k}"
-                );
-                assert!(KEYS_HELP.contains(&format!("{k} =")), "--help lacks {k}");
+                assert!(text.contains(&k), "deploy/polyhome.toml lacks {k}");
+                assert!(KEYS_HELP.contains(&k), "--help lacks {k}");
             }
         }
     }

@@ -5,7 +5,10 @@ use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use polyhome_proto::{ActorKeysQuery, ErrorCode, FederationId, ServerKeyQuery, SessionId};
 
+use crate::auth::{check_second_factor, sensitive_solution, Authenticated};
 use crate::{params, unix_now, ApiError, AppState};
+use polyhome_certs::{Serial, ServerIdentity};
+use polyhome_store::ServerKey;
 
 /// The server's root ID-Cert as a JSON string of PEM; with `timestamp`, the one valid then.
 pub(crate) async fn server_key(
@@ -50,7 +53,7 @@ pub(crate) async fn actor_keys(
             format!("{fid} is not registered on this server"),
         )
     };
-    if fid.domain != state.domain {
+    if &fid.domain != state.domain() {
         return Err(not_here());
     }
     let session_id = match query.session_id {
@@ -81,4 +84,46 @@ pub(crate) async fn actor_keys(
 fn to_db_time(at: u64) -> Result<i64, ApiError> {
     i64::try_from(at)
         .map_err(|_| ApiError::new(ErrorCode::InvalidParameter, "timestamp out of range"))
+}
+
+/// Replaces the server's identity key and root certificate (administrators only; a sensitive
+/// action, so the password is required too). Certificates issued before stay verifiable: the
+/// old root certificate is kept and served for timestamps in its time.
+pub(crate) async fn rotate_server_key(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let session = auth.home()?;
+    let password = sensitive_solution(&req, None).map(str::to_owned);
+    let _permit = state.hashing_permit().await?;
+    let s = state.clone();
+    let identity = web::block(move || -> Result<ServerIdentity, ApiError> {
+        let actor = s.store.actor(&session.actor_name)?.ok_or_else(ApiError::unauthorized)?;
+        if !actor.is_admin {
+            return Err(ApiError::new(
+                ErrorCode::NotAdministrator,
+                format!("{} is not an administrator of this server", session.actor_name),
+            ));
+        }
+        check_second_factor(&s, &session.actor_name, password.as_deref())?;
+        let now = unix_now();
+        let lifetime = s.settings.server_cert_lifetime_secs;
+        let identity = ServerIdentity::generate(s.domain(), Serial::random(), now, now.saturating_add(lifetime))
+            .map_err(ApiError::internal)?;
+        s.store.add_server_key(&ServerKey {
+            serial: identity.serial().to_hex(),
+            cert_pem: identity.cert_pem().to_owned(),
+            key_pkcs8_hex: hex::encode(identity.pkcs8_der()),
+            not_before: identity.not_before() as i64,
+            not_after: identity.not_after() as i64,
+            created_at: now as i64,
+        })?;
+        tracing::warn!(by = %session.actor_name, serial = %identity.serial().to_hex(), "server identity key rotated");
+        Ok(identity)
+    })
+    .await??;
+    let pem = identity.cert_pem().to_owned();
+    state.replace_identity(identity);
+    Ok(HttpResponse::Ok().json(pem))
 }

@@ -1,5 +1,6 @@
 //! The route table.
 
+mod federation;
 mod keys;
 mod register;
 mod session;
@@ -25,9 +26,35 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(method_not_allowed("PUT"))),
     )
     .service(
+        web::resource("/p2core/session")
+            .route(web::delete().to(session::delete))
+            .default_service(web::to(method_not_allowed("DELETE"))),
+    )
+    .service(
+        web::resource("/p2core/session/idcert")
+            .route(web::post().to(session::rotate))
+            .default_service(web::to(method_not_allowed("POST"))),
+    )
+    .service(
+        web::resource("/p2core/session/idcert/extern")
+            .route(web::post().to(federation::idcert_extern))
+            .default_service(web::to(method_not_allowed("POST"))),
+    )
+    .service(
+        web::resource("/p2core/session/identify")
+            .route(web::post().to(federation::identify))
+            .default_service(web::to(method_not_allowed("POST"))),
+    )
+    .service(
+        web::resource("/p2core/challenge")
+            .route(web::get().to(federation::challenge))
+            .default_service(web::to(method_not_allowed("GET"))),
+    )
+    .service(
         web::resource("/p2core/key/server")
             .route(web::get().to(keys::server_key))
-            .default_service(web::to(method_not_allowed("GET"))),
+            .route(web::put().to(keys::rotate_server_key))
+            .default_service(web::to(method_not_allowed("GET, PUT"))),
     )
     .service(
         web::resource("/p2core/key/actor/{fid}")

@@ -19,7 +19,7 @@ pub(crate) async fn register(
         .parse()
         .map_err(|e| ApiError::new(ErrorCode::InvalidActorName, format!("{e}")))?;
     check_password_shape(&auth_payload.password)?;
-    let fid = FederationId::new(name, state.domain.clone());
+    let fid = FederationId::new(name, state.domain().clone());
     let taken = || {
         ApiError::new(
             ErrorCode::FederationIdTaken,
@@ -36,7 +36,7 @@ pub(crate) async fn register(
     let _permit = state.hashing_permit().await?;
     let (s, actor) = (state.clone(), fid.actor.to_string());
     let created = web::block(move || -> Result<Result<(), StoreError>, ApiError> {
-        let hash = s.passwords.hash(&auth_payload.password)?;
+        let hash = s.settings.passwords.hash(&auth_payload.password)?;
         Ok(s.store.create_actor(&actor, &hash, unix_now() as i64))
     })
     .await??;

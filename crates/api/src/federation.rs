@@ -1,0 +1,383 @@
+//! Talking to other home servers: fetching their root certificates and asking them whether an
+//! actor's ID-Cert is still the valid one of its session (core §4.1.1).
+//!
+//! Outbound requests are bounded: a timeout, a response size limit, no redirects, and — unless
+//! `allow_private_addresses` — only public IP addresses, checked on every DNS answer, so that a
+//! crafted ID-Cert cannot make this server fetch from its own network.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use polyhome_certs::{parse_root_cert, ActorCert, RootCert};
+use polyhome_proto::{DomainName, ErrorCode};
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use serde::de::DeserializeOwned;
+
+use crate::ApiError;
+
+/// Settings for reaching other servers, from the `[federation]` configuration table.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct FederationSettings {
+    /// Base URL per domain, instead of `https://<domain>`.
+    pub hosts: HashMap<String, String>,
+    /// Allow requests to loopback, private and other non-public addresses.
+    pub allow_private_addresses: bool,
+    /// Whole-request timeout, seconds.
+    pub request_timeout_secs: u64,
+    /// Largest response body read from another server, bytes.
+    pub max_response_bytes: usize,
+    /// How long another server's root certificate is kept, seconds.
+    pub cert_cache_secs: u64,
+}
+
+impl Default for FederationSettings {
+    fn default() -> Self {
+        FederationSettings {
+            hosts: HashMap::new(),
+            allow_private_addresses: false,
+            request_timeout_secs: 10,
+            max_response_bytes: 1024 * 1024,
+            cert_cache_secs: 3600,
+        }
+    }
+}
+
+/// An HTTP client for other home servers, with a cache of their root certificates.
+pub struct Federation {
+    settings: FederationSettings,
+    client: reqwest::Client,
+    roots: Mutex<HashMap<DomainName, Vec<(Arc<RootCert>, Instant)>>>,
+}
+
+impl Federation {
+    pub fn new(settings: FederationSettings) -> Result<Self, String> {
+        for (domain, url) in &settings.hosts {
+            let parsed =
+                reqwest::Url::parse(url).map_err(|e| format!("federation.hosts.{domain}: {e}"))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(format!(
+                    "federation.hosts.{domain}: {url} is not an http(s) URL"
+                ));
+            }
+        }
+        let timeout = Duration::from_secs(settings.request_timeout_secs.max(1));
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("polyhome/", env!("CARGO_PKG_VERSION")))
+            .dns_resolver(Arc::new(PublicOnly {
+                allow_private: settings.allow_private_addresses,
+            }))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Federation {
+            settings,
+            client,
+            roots: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Where `domain`'s server is reached: its `[federation.hosts]` entry, or `https://<domain>`.
+    fn base_url(&self, domain: &DomainName) -> String {
+        match self.settings.hosts.get(domain.as_str()) {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("https://{domain}"),
+        }
+    }
+
+    /// GETs `path` (with its query) from `domain`'s server and reads a JSON answer of at most
+    /// `max_response_bytes`. `Ok(None)` for a 404.
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        domain: &DomainName,
+        path: &str,
+    ) -> Result<Option<T>, ApiError> {
+        let url = format!("{}{path}", self.base_url(domain));
+        let unreachable = |why: String| {
+            tracing::warn!(%domain, %url, %why, "home server request failed");
+            ApiError::new(
+                ErrorCode::HomeServerUnreachable,
+                format!("the home server of {domain}: {why}"),
+            )
+        };
+        let parsed =
+            reqwest::Url::parse(&url).map_err(|e| unreachable(format!("bad URL {url}: {e}")))?;
+        if let Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) = parsed.host() {
+            let ip: IpAddr = parsed
+                .host_str()
+                .unwrap_or_default()
+                .trim_matches(|c| c == '[' || c == ']')
+                .parse()
+                .map_err(|_| unreachable(format!("bad address in {url}")))?;
+            if !self.settings.allow_private_addresses && !is_public(ip) {
+                return Err(unreachable(format!("{ip} is not a public address")));
+            }
+        }
+        let mut response = self
+            .client
+            .get(parsed)
+            .send()
+            .await
+            .map_err(|e| self.request_error(domain, e))?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !response.status().is_success() {
+            return Err(unreachable(format!("answered {}", response.status())));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.request_error(domain, e))?
+        {
+            if body.len() + chunk.len() > self.settings.max_response_bytes {
+                return Err(unreachable(format!(
+                    "answer larger than {} bytes",
+                    self.settings.max_response_bytes
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|e| unreachable(format!("unreadable answer: {e}")))
+    }
+
+    fn request_error(&self, domain: &DomainName, err: reqwest::Error) -> ApiError {
+        tracing::warn!(%domain, error = %err, "home server request failed");
+        if err.is_timeout() {
+            ApiError::new(
+                ErrorCode::HomeServerTimeout,
+                format!(
+                    "the home server of {domain} did not answer within {} s",
+                    self.settings.request_timeout_secs
+                ),
+            )
+        } else {
+            let mut cause: &dyn std::error::Error = &err;
+            while let Some(inner) = cause.source() {
+                cause = inner;
+            }
+            ApiError::new(
+                ErrorCode::HomeServerUnreachable,
+                format!("the home server of {domain}: {cause}"),
+            )
+        }
+    }
+
+    /// Fetches `domain`'s root certificate valid at `at`, and checks it is a root ID-Cert for
+    /// that domain.
+    async fn fetch_root(&self, domain: &DomainName, at: u64) -> Result<Arc<RootCert>, ApiError> {
+        let pem: String = self
+            .get_json(domain, &format!("/p2core/key/server?timestamp={at}"))
+            .await?
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::IdCertNotSignedByHomeServer,
+                    format!("the home server of {domain} has no certificate for the time {at}"),
+                )
+            })?;
+        let root =
+            parse_root_cert(&pem).map_err(|e| ApiError::new(e.code(), format!("{domain}: {e}")))?;
+        if root.domain() != domain {
+            return Err(ApiError::new(
+                ErrorCode::HomeServerUnreachable,
+                format!("{domain} answered with a certificate for {}", root.domain()),
+            ));
+        }
+        let root = Arc::new(root);
+        let mut roots = self.roots.lock().unwrap_or_else(|e| e.into_inner());
+        roots
+            .entry(domain.clone())
+            .or_default()
+            .push((root.clone(), Instant::now()));
+        Ok(root)
+    }
+
+    /// Checks that `cert` was signed by its home server: with a cached root certificate of
+    /// that server if one verifies it, else with the one the server names for the time the
+    /// certificate was issued (fetched once).
+    pub async fn check_issued_by_home(&self, cert: &ActorCert) -> Result<(), ApiError> {
+        let domain = cert.issuer_domain().clone();
+        let cached: Vec<Arc<RootCert>> = {
+            let ttl = Duration::from_secs(self.settings.cert_cache_secs);
+            let mut roots = self.roots.lock().unwrap_or_else(|e| e.into_inner());
+            let entries = roots.entry(domain.clone()).or_default();
+            entries.retain(|(_, fetched)| fetched.elapsed() < ttl);
+            entries.iter().map(|(root, _)| root.clone()).collect()
+        };
+        if cached
+            .iter()
+            .any(|root| cert.verify_issued_by(root).is_ok())
+        {
+            return Ok(());
+        }
+        let root = self.fetch_root(&domain, cert.not_before()).await?;
+        cert.verify_issued_by(&root)
+            .map_err(|e| ApiError::new(e.code(), e.to_string()))
+    }
+
+    /// Asks the home server whether `cert` is, now, the valid ID-Cert of its session.
+    pub async fn check_still_valid(&self, cert: &ActorCert) -> Result<(), ApiError> {
+        let fid = cert.fid();
+        let path = format!(
+            "/p2core/key/actor/{}?session_id={}",
+            encode(&fid.to_string()),
+            encode(cert.session_id().as_str())
+        );
+        let revoked = |why: &str| {
+            ApiError::new(
+                ErrorCode::IdCertRevoked,
+                format!("{fid}'s home server {why}"),
+            )
+        };
+        let listed: Vec<String> = self
+            .get_json(cert.issuer_domain(), &path)
+            .await?
+            .ok_or_else(|| revoked("does not know the actor"))?;
+        let ours = cert.der();
+        let found = listed
+            .iter()
+            .any(|pem| der_of_pem(pem).is_some_and(|der| der == ours));
+        if found {
+            Ok(())
+        } else {
+            Err(revoked(
+                "does not list this ID-Cert as the valid one of its session",
+            ))
+        }
+    }
+}
+
+fn der_of_pem(pem: &str) -> Option<Vec<u8>> {
+    polyhome_certs::parse_actor_cert(pem)
+        .ok()
+        .map(|c| c.der().to_vec())
+}
+
+/// Percent-encodes a path segment or query value.
+fn encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A DNS resolver that drops non-public addresses (unless allowed) and fails if none remain.
+struct PublicOnly {
+    allow_private: bool,
+}
+
+impl Resolve for PublicOnly {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| allow_private || is_public(a.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err(format!("{host} has no public address").into());
+            }
+            Ok(Box::new(addrs.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// Whether `ip` is a public unicast address: not loopback, private, link-local, shared,
+/// documentation, multicast, reserved or unspecified.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || a == 0
+                || a >= 240
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0 && v4.octets()[2] == 0)
+                || (a == 198 && (b == 18 || b == 19)))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || (first == 0x2001 && v6.segments()[1] == 0x0db8)
+                || first == 0x0064 && v6.segments()[1] == 0xff9b)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.1.1",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "192.0.2.1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fe80::1",
+            "ff02::1",
+            "2001:db8::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in [
+            "1.1.1.1",
+            "93.184.216.34",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[test]
+    fn hosts_must_be_http_urls() {
+        let mut settings = FederationSettings::default();
+        settings.hosts.insert("a.test".into(), "ftp://x".into());
+        assert!(Federation::new(settings.clone()).is_err());
+        settings
+            .hosts
+            .insert("a.test".into(), "http://127.0.0.1:1".into());
+        let federation = Federation::new(settings).unwrap();
+        assert_eq!(
+            federation.base_url(&"a.test".parse().unwrap()),
+            "http://127.0.0.1:1"
+        );
+        assert_eq!(
+            federation.base_url(&"b.test".parse().unwrap()),
+            "https://b.test"
+        );
+    }
+}

@@ -30,6 +30,8 @@ enum Database {
 pub struct TestServer {
     child: Option<Child>,
     pub base: String,
+    /// The domain the server is home to.
+    pub domain: String,
     dir: PathBuf,
     database: Database,
     database_url: String,
@@ -73,6 +75,11 @@ impl TestServer {
 
     /// Starts a server whose configuration file has `extra_config` appended (TOML).
     pub fn start_with(extra_config: &str) -> TestServer {
+        TestServer::start_for(DOMAIN, extra_config)
+    }
+
+    /// Starts a server home to `domain` whose configuration file has `extra_config` appended.
+    pub fn start_for(domain: &str, extra_config: &str) -> TestServer {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let unique = format!("{}_{}_{}", std::process::id(), n, rand::random::<u32>());
         let dir = std::env::temp_dir().join(format!("polyhome-e2e-{unique}"));
@@ -103,6 +110,7 @@ impl TestServer {
         let mut server = TestServer {
             child: None,
             base: String::new(),
+            domain: domain.to_owned(),
             dir,
             database,
             database_url,
@@ -123,8 +131,9 @@ impl TestServer {
 
     fn spawn(&mut self) {
         let config = format!(
-            "domain = \"{DOMAIN}\"\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\nworkers = 2\n\
+            "domain = \"{}\"\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\nworkers = 2\n\
              {}\n[password_hashing]\nmemory_kib = 64\niterations = 1\nparallelism = 1\n",
+            self.domain,
             self.dir.join("data").display(),
             self.database_url,
             self.extra_config,
@@ -176,6 +185,16 @@ impl TestServer {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Runs `polyhome <args> --config <this server's file>` and returns its output.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_polyhome"))
+            .args(args)
+            .arg("--config")
+            .arg(self.config_path())
+            .output()
+            .expect("run polyhome")
     }
 
     /// Everything the server has logged so far.

@@ -5,6 +5,7 @@
 //! PostgreSQL server (`postgres://postgres@127.0.0.1:5432`), a fresh PostgreSQL database per
 //! server that is dropped afterwards. `cargo xtask test` runs the suite both ways.
 
+mod federation;
 mod harness;
 mod keys;
 mod openssl;

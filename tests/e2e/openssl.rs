@@ -67,6 +67,32 @@ impl Key {
     pub fn actor_csr(&self, actor: &str, session: &str) -> String {
         self.csr(&actor_subject(actor, session), &ACTOR_EXTENSIONS)
     }
+
+    /// The same for an actor of `domain`.
+    pub fn actor_csr_on(&self, domain: &str, actor: &str, session: &str) -> String {
+        self.csr(&actor_subject_on(domain, actor, session), &ACTOR_EXTENSIONS)
+    }
+
+    /// This key's Ed25519 signature over `message`, hex.
+    pub fn sign_hex(&self, message: &str) -> String {
+        std::fs::write(self.dir.join("message.txt"), message).unwrap();
+        openssl(
+            &self.dir,
+            &[
+                "pkeyutl",
+                "-sign",
+                "-inkey",
+                &self.file,
+                "-rawin",
+                "-in",
+                "message.txt",
+                "-out",
+                "message.sig",
+            ],
+        );
+        let signature = std::fs::read(self.dir.join("message.sig")).unwrap();
+        signature.iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 /// The extensions of an actor ID-CSR.
@@ -77,8 +103,13 @@ pub const ACTOR_EXTENSIONS: [&str; 2] = [
 
 /// The subject of an actor ID-CSR on the test domain.
 pub fn actor_subject(actor: &str, session: &str) -> String {
-    let dcs: String = DOMAIN.split('.').map(|l| format!("/DC={l}")).collect();
-    format!("/CN={actor}{dcs}/UID={actor}@{DOMAIN}/uniqueIdentifier={session}")
+    actor_subject_on(DOMAIN, actor, session)
+}
+
+/// The subject of an actor ID-CSR on `domain`.
+pub fn actor_subject_on(domain: &str, actor: &str, session: &str) -> String {
+    let dcs: String = domain.split('.').map(|l| format!("/DC={l}")).collect();
+    format!("/CN={actor}{dcs}/UID={actor}@{domain}/uniqueIdentifier={session}")
 }
 
 /// Writes `contents` to `dir/name` and returns the name.

@@ -171,6 +171,13 @@ pub(crate) fn encode_key_usage(bits: u16) -> der::Result<BitString> {
     BitString::new(unused, octets)
 }
 
+/// A BasicConstraints value: `cA`, and the path length INTEGER's content octets if present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BasicConstraints<'a> {
+    pub ca: bool,
+    pub path_len: Option<&'a [u8]>,
+}
+
 /// Reads the contents of a BasicConstraints SEQUENCE (the octets after its tag and length):
 /// `cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER OPTIONAL`. Returns `cA`.
 ///
@@ -178,26 +185,72 @@ pub(crate) fn encode_key_usage(bits: u16) -> der::Result<BitString> {
 /// zero-padded INTEGER; both are accepted. Any non-zero BOOLEAN octet counts as TRUE, so that a
 /// BER-style TRUE cannot slip past the CA check.
 pub(crate) fn decode_basic_constraints(content: &[u8]) -> Result<bool, &'static str> {
+    read_basic_constraints(content).map(|bc| bc.ca)
+}
+
+/// [`decode_basic_constraints`] with the path length too.
+pub(crate) fn read_basic_constraints(content: &[u8]) -> Result<BasicConstraints<'_>, &'static str> {
     const MALFORMED: &str = "basic constraints is not SEQUENCE { BOOLEAN, INTEGER }";
     let mut reader = SliceReader::new(content).map_err(|_| MALFORMED)?;
     let mut ca = false;
     let mut seen_boolean = false;
-    let mut seen_integer = false;
+    let mut path_len = None;
     while !reader.is_finished() {
         let item: AnyRef<'_> = reader.decode().map_err(|_| MALFORMED)?;
         match item.tag() {
-            Tag::Boolean if !seen_boolean && !seen_integer => {
+            Tag::Boolean if !seen_boolean && path_len.is_none() => {
                 let [octet] = *item.value() else {
                     return Err(MALFORMED);
                 };
                 ca = octet != 0;
                 seen_boolean = true;
             }
-            Tag::Integer if !seen_integer && !item.value().is_empty() => seen_integer = true,
+            Tag::Integer if path_len.is_none() && !item.value().is_empty() => {
+                path_len = Some(item.value())
+            }
             _ => return Err(MALFORMED),
         }
     }
-    Ok(ca)
+    Ok(BasicConstraints { ca, path_len })
+}
+
+/// The value of INTEGER content octets as an unsigned number: `None` if negative or above
+/// `u64::MAX`. Leading zero octets, which DER forbids but polyproto 0.8.0 writes, are skipped.
+pub(crate) fn uint_value(content: &[u8]) -> Option<u64> {
+    if content.first().is_none_or(|first| first & 0x80 != 0) {
+        return None;
+    }
+    let start = content
+        .iter()
+        .position(|&b| b != 0)
+        .unwrap_or(content.len());
+    let magnitude = &content[start..];
+    if magnitude.len() > 8 {
+        return None;
+    }
+    Some(
+        magnitude
+            .iter()
+            .fold(0, |value, &b| value << 8 | u64::from(b)),
+    )
+}
+
+/// The key usage bits of a keyUsage extension's value (the BIT STRING TLV inside extnValue).
+pub(crate) fn key_usage_extension(extn_value: &[u8]) -> Result<u16, &'static str> {
+    match AnyRef::from_der(extn_value) {
+        Ok(bits) if bits.tag() == Tag::BitString => decode_key_usage(bits.value()),
+        _ => Err("the keyUsage extension is not a BIT STRING"),
+    }
+}
+
+/// A basicConstraints extension's value (the SEQUENCE TLV inside extnValue).
+pub(crate) fn basic_constraints_extension(
+    extn_value: &[u8],
+) -> Result<BasicConstraints<'_>, &'static str> {
+    match AnyRef::from_der(extn_value) {
+        Ok(seq) if seq.tag() == Tag::Sequence => read_basic_constraints(seq.value()),
+        _ => Err("the basicConstraints extension is not a SEQUENCE"),
+    }
 }
 
 /// The DER of BasicConstraints with `cA` and an optional path length.
@@ -334,6 +387,42 @@ mod tests {
             encode_basic_constraints(true, Some(0)).unwrap(),
             [0x30, 0x06, 0x01, 0x01, 0xff, 0x02, 0x01, 0x00]
         );
+    }
+
+    #[test]
+    fn path_lengths_are_read() {
+        let read = |content: &'static [u8]| read_basic_constraints(content).unwrap().path_len;
+        assert_eq!(read(&[0x01, 0x01, 0xff]), None);
+        assert_eq!(
+            read(&[0x01, 0x01, 0xff, 0x02, 0x01, 0x00]),
+            Some(&[0u8][..])
+        );
+        assert_eq!(read(&[0x02, 0x01, 0x03]), Some(&[3u8][..]));
+        assert_eq!(uint_value(&[0x00]), Some(0));
+        assert_eq!(uint_value(&[0x05]), Some(5));
+        assert_eq!(uint_value(&[0x00, 0x80]), Some(128));
+        assert_eq!(uint_value(&[0u8; 8]), Some(0));
+        assert_eq!(uint_value(&[0, 0, 0, 0, 0, 0, 0, 0, 1]), Some(1));
+        assert_eq!(uint_value(&[0xff]), None);
+        assert_eq!(uint_value(&[0x80, 0x00]), None);
+        assert_eq!(uint_value(&[0x01, 0, 0, 0, 0, 0, 0, 0, 0]), None);
+        assert_eq!(uint_value(&[]), None);
+    }
+
+    #[test]
+    fn extension_values_are_read() {
+        assert_eq!(
+            key_usage_extension(&[0x03, 0x02, 0x07, 0x80]),
+            Ok(ku::DIGITAL_SIGNATURE)
+        );
+        assert!(key_usage_extension(&[0x04, 0x02, 0x07, 0x80]).is_err());
+        assert!(key_usage_extension(&[0x03, 0x02, 0x07]).is_err());
+        assert_eq!(
+            basic_constraints_extension(&[0x30, 0x03, 0x01, 0x01, 0xff]).map(|bc| bc.ca),
+            Ok(true)
+        );
+        assert!(basic_constraints_extension(&[0x31, 0x00]).is_err());
+        assert!(basic_constraints_extension(&[0x30, 0x00, 0x00]).is_err());
     }
 
     #[test]

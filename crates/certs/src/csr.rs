@@ -1,11 +1,8 @@
 //! Reading and checking ID-CSRs (§7.1, §7.1.1).
 
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use base64::engine::DecodePaddingMode;
-use base64::Engine;
 use der::asn1::AnyRef;
 use der::{Decode, Encode, Tag, Tagged};
-use ed25519_dalek::{Signature, VerifyingKey};
+use ed25519_dalek::VerifyingKey;
 use polyhome_proto::{ErrorCode, FederationId, SessionId};
 use x509_cert::ext::Extension;
 use x509_cert::name::Name;
@@ -13,6 +10,9 @@ use x509_cert::request::CertReq;
 use x509_cert::Certificate;
 
 use crate::asn1::{self, ku};
+use crate::ed25519::{self, AlgorithmError, KeyError};
+use crate::names::{self, NameAttributes, One, SESSION_ID_EXPECTED};
+use crate::text::{self, printable_prefix, TextError};
 
 /// The longest CSR text `parse_csr` looks at. An Ed25519 ID-CSR is well under a kilobyte.
 const MAX_INPUT_LEN: usize = 64 * 1024;
@@ -237,60 +237,10 @@ fn diagnose_undecodable(der: &[u8], error: der::Error) -> CsrError {
 
 /// PEM or bare base64 to DER.
 fn decode_text(input: &str) -> Result<Vec<u8>, CsrError> {
-    let text = input.trim();
-    if text.is_empty() {
-        return Err(CsrError::Encoding("it is empty".to_owned()));
-    }
-    let body = match text.strip_prefix("-----BEGIN ") {
-        Some(rest) => {
-            let (label, rest) = rest.split_once("-----").ok_or_else(|| {
-                CsrError::Encoding("the PEM BEGIN line is not closed with \"-----\"".to_owned())
-            })?;
-            if !PEM_LABELS.contains(&label) {
-                return Err(CsrError::WrongPemLabel {
-                    label: printable_prefix(label),
-                });
-            }
-            let end = format!("-----END {label}-----");
-            rest.strip_suffix(end.as_str()).ok_or_else(|| {
-                CsrError::Encoding(format!(
-                    "the PEM block does not end with \"{end}\" (or has text after it)"
-                ))
-            })?
-        }
-        None => text,
-    };
-    let compact: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    if compact.is_empty() {
-        return Err(CsrError::Encoding("it contains no data".to_owned()));
-    }
-    const LENIENT: GeneralPurposeConfig =
-        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
-    let standard = GeneralPurpose::new(&base64::alphabet::STANDARD, LENIENT);
-    let url_safe = GeneralPurpose::new(&base64::alphabet::URL_SAFE, LENIENT);
-    standard
-        .decode(&compact)
-        .or_else(|_| url_safe.decode(&compact))
-        .map_err(|_| CsrError::Encoding("its content is not valid base64".to_owned()))
-}
-
-/// At most 40 printable ASCII characters of `s`, for quoting input in messages.
-fn printable_prefix(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .take(40)
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect();
-    if s.chars().count() > 40 {
-        out.push('…');
-    }
-    out
+    text::decode_text(input, &PEM_LABELS).map_err(|e| match e {
+        TextError::Encoding(reason) => CsrError::Encoding(reason),
+        TextError::WrongLabel(label) => CsrError::WrongPemLabel { label },
+    })
 }
 
 /// Finds the requested key usage bits and cA flag in the CSR's attributes.
@@ -330,26 +280,16 @@ fn read_capabilities(req: &CertReq) -> Result<(Option<u16>, Option<bool>), CsrEr
                     .and_then(|der| Vec::<Extension>::from_der(&der).ok())
                     .ok_or_else(|| malformed("extensionRequest does not hold X.509 Extensions"))?;
                 for extension in &extensions {
-                    let inner = AnyRef::from_der(extension.extn_value.as_bytes());
+                    let value = extension.extn_value.as_bytes();
                     match extension.extn_id {
-                        asn1::KEY_USAGE => match inner {
-                            Ok(bits) if bits.tag() == Tag::BitString => set_key_usage(
-                                asn1::decode_key_usage(bits.value()).map_err(malformed)?,
-                            )?,
-                            _ => {
-                                return Err(malformed("the keyUsage extension is not a BIT STRING"))
-                            }
-                        },
-                        asn1::BASIC_CONSTRAINTS => match inner {
-                            Ok(seq) if seq.tag() == Tag::Sequence => set_ca(
-                                asn1::decode_basic_constraints(seq.value()).map_err(malformed)?,
-                            )?,
-                            _ => {
-                                return Err(malformed(
-                                    "the basicConstraints extension is not a SEQUENCE",
-                                ))
-                            }
-                        },
+                        asn1::KEY_USAGE => {
+                            set_key_usage(asn1::key_usage_extension(value).map_err(malformed)?)?
+                        }
+                        asn1::BASIC_CONSTRAINTS => set_ca(
+                            asn1::basic_constraints_extension(value)
+                                .map_err(malformed)?
+                                .ca,
+                        )?,
                         // Other requested extensions are not copied into ID-Certs; ignore them.
                         _ => {}
                     }
@@ -403,11 +343,11 @@ impl ParsedCsr {
     pub fn validate(&self, actor: &FederationId) -> Result<ValidatedCsr, CsrError> {
         let key = self.check_key()?;
         self.check_signature(&key)?;
-        let subject = Subject::read(&self.req.info.subject);
-        subject.check_common_name(actor)?;
-        subject.check_domain(actor)?;
-        subject.check_federation_id(actor)?;
-        let session_id = subject.check_session_id()?;
+        let subject = NameAttributes::read(&self.req.info.subject);
+        check_common_name(&subject, actor)?;
+        check_domain(&subject, actor)?;
+        check_federation_id(&subject, actor)?;
+        let session_id = check_session_id(&subject)?;
         let key_usage = self.check_capabilities()?;
         Ok(ValidatedCsr {
             session_id,
@@ -427,58 +367,31 @@ impl ParsedCsr {
     }
 
     fn check_key(&self) -> Result<VerifyingKey, CsrError> {
-        let spki = &self.req.info.public_key;
-        if spki.algorithm.oid != asn1::ED25519 {
-            return Err(CsrError::KeyAlgorithm {
-                found: asn1::describe_oid(&spki.algorithm.oid),
-            });
-        }
-        if spki.algorithm.parameters.is_some() {
-            return Err(CsrError::InvalidPublicKey(
-                "its algorithm identifier has parameters, which Ed25519's must not (RFC 8410)"
-                    .to_owned(),
-            ));
-        }
-        let bytes = spki.subject_public_key.as_bytes().ok_or_else(|| {
-            CsrError::InvalidPublicKey("the key BIT STRING has unused bits".to_owned())
-        })?;
-        let bytes: [u8; 32] = bytes.try_into().map_err(|_| {
-            CsrError::InvalidPublicKey(format!(
-                "an Ed25519 public key is 32 octets, this one is {}",
-                bytes.len()
-            ))
-        })?;
-        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| {
-            CsrError::InvalidPublicKey("it is not the encoding of a curve point".to_owned())
-        })?;
-        if key.is_weak() {
-            return Err(CsrError::WeakKey);
-        }
-        Ok(key)
+        ed25519::public_key(&self.req.info.public_key).map_err(|e| match e {
+            KeyError::Algorithm(oid) => CsrError::KeyAlgorithm {
+                found: asn1::describe_oid(&oid),
+            },
+            KeyError::Invalid(reason) => CsrError::InvalidPublicKey(reason),
+            KeyError::Weak => CsrError::WeakKey,
+        })
     }
 
     fn check_signature(&self, key: &VerifyingKey) -> Result<(), CsrError> {
-        let algorithm = &self.req.algorithm;
-        if algorithm.oid != asn1::ED25519 {
-            return Err(CsrError::SignatureAlgorithm {
-                found: asn1::describe_oid(&algorithm.oid),
-            });
-        }
-        if algorithm.parameters.is_some() {
-            return Err(CsrError::SignatureInvalid(
+        ed25519::check_algorithm(&self.req.algorithm).map_err(|e| match e {
+            AlgorithmError::Other(oid) => CsrError::SignatureAlgorithm {
+                found: asn1::describe_oid(&oid),
+            },
+            AlgorithmError::Parameters => CsrError::SignatureInvalid(
                 "the Ed25519 signature algorithm identifier must have no parameters",
-            ));
+            ),
+        })?;
+        let signature = ed25519::signature(&self.req.signature).ok_or(
+            CsrError::SignatureInvalid("an Ed25519 signature is 64 octets"),
+        )?;
+        if !ed25519::verify_strict(key, &self.info_der, &signature) {
+            return Err(CsrError::SignatureInvalid("the signature does not match"));
         }
-        let signature: [u8; 64] = self
-            .req
-            .signature
-            .as_bytes()
-            .and_then(|bytes| bytes.try_into().ok())
-            .ok_or(CsrError::SignatureInvalid(
-                "an Ed25519 signature is 64 octets",
-            ))?;
-        key.verify_strict(&self.info_der, &Signature::from_bytes(&signature))
-            .map_err(|_| CsrError::SignatureInvalid("the signature does not match"))
+        Ok(())
     }
 
     fn check_capabilities(&self) -> Result<u16, CsrError> {
@@ -514,134 +427,62 @@ impl ParsedCsr {
     }
 }
 
-/// The attributes of a subject name that polyproto gives meaning to, in DER order.
-struct Subject<'a> {
-    /// `(value, its text if it is a directory string)`.
-    common_names: Vec<Option<&'a str>>,
-    domain_components: Vec<Option<&'a str>>,
-    user_ids: Vec<Option<&'a str>>,
-    unique_identifiers: Vec<Option<&'a str>>,
+fn check_common_name(subject: &NameAttributes<'_>, actor: &FederationId) -> Result<(), CsrError> {
+    let cn = names::one(&subject.common_names);
+    match cn {
+        One::Text(cn) if names::common_name_matches(cn, actor) => Ok(()),
+        _ => Err(CsrError::CommonName(format!(
+            "the subject must have exactly one common name (CN), \"{}\" or \"{actor}\"; {}",
+            actor.actor,
+            match cn {
+                One::NotText => "its CN is not a UTF8String, PrintableString or IA5String".into(),
+                other => other.found(),
+            }
+        ))),
+    }
 }
 
-impl<'a> Subject<'a> {
-    fn read(name: &'a Name) -> Subject<'a> {
-        let mut subject = Subject {
-            common_names: Vec::new(),
-            domain_components: Vec::new(),
-            user_ids: Vec::new(),
-            unique_identifiers: Vec::new(),
-        };
-        for atv in name.0.iter().flat_map(|rdn| rdn.0.iter()) {
-            let list = match atv.oid {
-                asn1::COMMON_NAME => &mut subject.common_names,
-                asn1::DOMAIN_COMPONENT => &mut subject.domain_components,
-                asn1::USER_ID => &mut subject.user_ids,
-                asn1::UNIQUE_IDENTIFIER => &mut subject.unique_identifiers,
-                _ => continue,
-            };
-            list.push(asn1::directory_string(&atv.value));
-        }
-        subject
+fn check_domain(subject: &NameAttributes<'_>, actor: &FederationId) -> Result<(), CsrError> {
+    if names::components_are_domain(&subject.domain_components, &actor.domain) {
+        return Ok(());
     }
+    let wanted: Vec<String> = actor.domain.labels().map(|l| format!("DC={l}")).collect();
+    Err(CsrError::Domain(format!(
+        "the subject's domain components must be this server's domain {}, one per label in \
+         order ({}); it has {}",
+        actor.domain,
+        wanted.join(", "),
+        names::describe_components(&subject.domain_components)
+    )))
+}
 
-    fn check_common_name(&self, actor: &FederationId) -> Result<(), CsrError> {
-        let expected = format!(
-            "the subject must have exactly one common name (CN), \"{}\" or \"{actor}\"",
-            actor.actor
-        );
-        match self.common_names.as_slice() {
-            [Some(cn)]
-                if cn.eq_ignore_ascii_case(actor.actor.as_str())
-                    || cn.eq_ignore_ascii_case(&actor.to_string()) =>
-            {
-                Ok(())
+fn check_federation_id(subject: &NameAttributes<'_>, actor: &FederationId) -> Result<(), CsrError> {
+    let uid = names::one(&subject.user_ids);
+    match uid {
+        One::Text(uid) if uid.eq_ignore_ascii_case(&actor.to_string()) => Ok(()),
+        _ => Err(CsrError::FederationId(format!(
+            "the subject must have exactly one UID, \"{actor}\"; {}",
+            match uid {
+                One::NotText => "its UID is not a UTF8String, PrintableString or IA5String".into(),
+                other => other.found(),
             }
-            [Some(cn)] => Err(CsrError::CommonName(format!(
-                "{expected}; it has \"{}\"",
-                printable_prefix(cn)
-            ))),
-            [None] => Err(CsrError::CommonName(format!(
-                "{expected}; its CN is not a UTF8String, PrintableString or IA5String"
-            ))),
-            [] => Err(CsrError::CommonName(format!("{expected}; it has none"))),
-            many => Err(CsrError::CommonName(format!(
-                "{expected}; it has {}",
-                many.len()
-            ))),
-        }
+        ))),
     }
+}
 
-    fn check_domain(&self, actor: &FederationId) -> Result<(), CsrError> {
-        let labels: Vec<&str> = actor.domain.labels().collect();
-        let matches = self.domain_components.len() == labels.len()
-            && self
-                .domain_components
-                .iter()
-                .zip(&labels)
-                .all(|(dc, label)| dc.is_some_and(|dc| dc.eq_ignore_ascii_case(label)));
-        if matches {
-            return Ok(());
-        }
-        let found: Vec<String> = self
-            .domain_components
-            .iter()
-            .map(|dc| match dc {
-                Some(dc) => format!("DC={}", printable_prefix(dc)),
-                None => "DC=<not a string>".to_owned(),
-            })
-            .collect();
-        let wanted: Vec<String> = labels.iter().map(|l| format!("DC={l}")).collect();
-        Err(CsrError::Domain(format!(
-            "the subject's domain components must be this server's domain {}, one per label in \
-             order ({}); it has {}",
-            actor.domain,
-            wanted.join(", "),
-            if found.is_empty() {
-                "none".to_owned()
-            } else {
-                found.join(", ")
-            }
-        )))
-    }
-
-    fn check_federation_id(&self, actor: &FederationId) -> Result<(), CsrError> {
-        let expected = format!("the subject must have exactly one UID, \"{actor}\"");
-        match self.user_ids.as_slice() {
-            [Some(uid)] if uid.eq_ignore_ascii_case(&actor.to_string()) => Ok(()),
-            [Some(uid)] => Err(CsrError::FederationId(format!(
-                "{expected}; it has \"{}\"",
-                printable_prefix(uid)
-            ))),
-            [None] => Err(CsrError::FederationId(format!(
-                "{expected}; its UID is not a UTF8String, PrintableString or IA5String"
-            ))),
-            [] => Err(CsrError::FederationId(format!("{expected}; it has none"))),
-            many => Err(CsrError::FederationId(format!(
-                "{expected}; it has {}",
-                many.len()
-            ))),
-        }
-    }
-
-    fn check_session_id(&self) -> Result<SessionId, CsrError> {
-        const EXPECTED: &str = "the subject must have exactly one uniqueIdentifier, the session \
-                                ID: 1 to 32 IA5 (ASCII) characters (§7.1.1.3)";
-        match self.unique_identifiers.as_slice() {
-            [Some(id)] => id.parse().map_err(|_| {
-                CsrError::SessionId(format!(
-                    "{EXPECTED}; \"{}\" ({} characters) is not one",
-                    printable_prefix(id),
-                    id.chars().count()
-                ))
-            }),
-            [None] => Err(CsrError::SessionId(format!(
-                "{EXPECTED}; it is not a UTF8String, PrintableString or IA5String"
-            ))),
-            [] => Err(CsrError::SessionId(format!("{EXPECTED}; it has none"))),
-            many => Err(CsrError::SessionId(format!(
-                "{EXPECTED}; it has {}",
-                many.len()
-            ))),
-        }
-    }
+fn check_session_id(subject: &NameAttributes<'_>) -> Result<SessionId, CsrError> {
+    let found = match names::one(&subject.unique_identifiers) {
+        One::Text(id) => match id.parse() {
+            Ok(session_id) => return Ok(session_id),
+            Err(_) => format!(
+                "\"{}\" ({} characters) is not one",
+                printable_prefix(id),
+                id.chars().count()
+            ),
+        },
+        other => other.found(),
+    };
+    Err(CsrError::SessionId(format!(
+        "{SESSION_ID_EXPECTED}; {found}"
+    )))
 }

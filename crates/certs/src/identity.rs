@@ -3,9 +3,7 @@
 use std::fmt;
 
 use der::asn1::{BitString, OctetString};
-use der::pem::LineEnding;
-use der::{Decode, Encode};
-use ed25519_dalek::{Signature, VerifyingKey};
+use der::Encode;
 use polyhome_proto::DomainName;
 use ring::rand::SystemRandom;
 use ring::signature::{Ed25519KeyPair, KeyPair};
@@ -19,7 +17,9 @@ use x509_cert::Certificate;
 
 use crate::asn1::{self, ku};
 use crate::csr::ValidatedCsr;
+use crate::foreign::RootCert;
 use crate::serial::Serial;
+use crate::text;
 
 /// Why a server identity could not be made, loaded or used. No variant carries key material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -176,11 +176,6 @@ fn sign(key: &Ed25519KeyPair, tbs: TbsCertificate) -> Result<Vec<u8>, CertError>
     Ok(cert.to_der()?)
 }
 
-fn pem(der: &[u8]) -> Result<String, CertError> {
-    der::pem::encode_string("CERTIFICATE", LineEnding::LF, der)
-        .map_err(|e| CertError::Encoding(e.to_string()))
-}
-
 impl ServerIdentity {
     /// A new Ed25519 identity key and its self-signed root ID-Cert for `domain`.
     ///
@@ -219,7 +214,7 @@ impl ServerIdentity {
         Ok(ServerIdentity {
             key_pair,
             pkcs8: pkcs8.as_ref().to_vec(),
-            cert_pem: pem(&cert_der)?,
+            cert_pem: text::pem_encode("CERTIFICATE", &cert_der),
             cert_der,
             serial,
             not_before,
@@ -232,67 +227,28 @@ impl ServerIdentity {
     /// stored: the PKCS #8 private key DER ([`ServerIdentity::pkcs8_der`]; v2 as generated, v1
     /// is read too) and the certificate DER ([`ServerIdentity::cert_der`]).
     ///
-    /// Fails if either does not parse, if the key is not the certificate's, or if the
-    /// certificate is not a self-signed CA certificate whose signature verifies.
+    /// Fails if either does not parse, if the certificate is not a root ID-Cert as
+    /// [`crate::parse_root_cert`] checks it (self-signed, verifying strictly, CA:TRUE with path
+    /// length 0, keyCertSign, …), or if the key is not the certificate's.
     pub fn from_stored(pkcs8_der: &[u8], cert_der: &[u8]) -> Result<ServerIdentity, CertError> {
         let key_pair = Ed25519KeyPair::from_pkcs8(pkcs8_der)
             .or_else(|_| Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8_der))
             .map_err(|_| CertError::InvalidPrivateKey)?;
-        let invalid = |what: &str| CertError::InvalidCertificate(what.to_owned());
-        let cert = Certificate::from_der(cert_der)
-            .map_err(|e| CertError::InvalidCertificate(e.to_string()))?;
-        let tbs = &cert.tbs_certificate;
-        let spki = &tbs.subject_public_key_info;
-        if spki.algorithm.oid != asn1::ED25519 {
-            return Err(invalid("its key is not an Ed25519 key"));
-        }
-        let cert_key = spki
-            .subject_public_key
-            .as_bytes()
-            .ok_or_else(|| invalid("its public key BIT STRING has unused bits"))?;
-        if cert_key != key_pair.public_key().as_ref() {
+        // The checks a foreign server makes of a root certificate (`parse_root_cert`), which
+        // every certificate `generate` writes passes.
+        let root = RootCert::from_der(cert_der.to_vec()).map_err(CertError::InvalidCertificate)?;
+        if root.public_key() != key_pair.public_key().as_ref() {
             return Err(CertError::KeyMismatch);
         }
-        if tbs.issuer != tbs.subject {
-            return Err(invalid("it is not self-signed (issuer and subject differ)"));
-        }
-        let signature: [u8; 64] = cert
-            .signature
-            .as_bytes()
-            .and_then(|s| s.try_into().ok())
-            .ok_or_else(|| invalid("its signature is not an Ed25519 signature"))?;
-        let tbs_der = asn1::sequence_elements(cert_der)
-            .ok()
-            .and_then(|parts| parts.first().copied())
-            .ok_or_else(|| invalid("it has no TBSCertificate"))?;
-        let cert_key: [u8; 32] = cert_key
-            .try_into()
-            .map_err(|_| invalid("its Ed25519 key is not 32 octets"))?;
-        let verifying_key = VerifyingKey::from_bytes(&cert_key)
-            .map_err(|_| invalid("its key is not a curve point"))?;
-        if cert.signature_algorithm.oid != asn1::ED25519
-            || verifying_key
-                .verify_strict(tbs_der, &Signature::from_bytes(&signature))
-                .is_err()
-        {
-            return Err(invalid("its self-signature does not verify"));
-        }
-        if !is_ca(tbs.extensions.as_deref().unwrap_or_default()) {
-            return Err(invalid(
-                "it is not a CA certificate (basicConstraints CA:TRUE)",
-            ));
-        }
-        let serial = Serial::from_bytes(tbs.serial_number.as_bytes())
-            .ok_or_else(|| invalid("its serial number is zero, negative or too long"))?;
         Ok(ServerIdentity {
             key_pair,
             pkcs8: pkcs8_der.to_vec(),
-            cert_pem: pem(cert_der)?,
-            cert_der: cert_der.to_vec(),
-            serial,
-            not_before: asn1::unix_time(tbs.validity.not_before),
-            not_after: asn1::unix_time(tbs.validity.not_after),
-            subject: tbs.subject.clone(),
+            cert_pem: text::pem_encode("CERTIFICATE", root.der()),
+            cert_der: root.der().to_vec(),
+            serial: root.serial().clone(),
+            not_before: root.not_before(),
+            not_after: root.not_after(),
+            subject: root.subject().clone(),
         })
     }
 
@@ -375,22 +331,11 @@ impl ServerIdentity {
         };
         let der = sign(&self.key_pair, tbs)?;
         Ok(IssuedCert {
-            pem: pem(&der)?,
+            pem: text::pem_encode("CERTIFICATE", &der),
             der,
             serial,
             not_before: clamped_not_before,
             not_after: clamped_not_after,
         })
     }
-}
-
-/// Whether the extensions include basicConstraints with cA TRUE.
-fn is_ca(extensions: &[Extension]) -> bool {
-    extensions.iter().any(|e| {
-        e.extn_id == asn1::BASIC_CONSTRAINTS
-            && der::asn1::AnyRef::from_der(e.extn_value.as_bytes())
-                .ok()
-                .and_then(|seq| asn1::decode_basic_constraints(seq.value()).ok())
-                == Some(true)
-    })
 }

@@ -642,49 +642,19 @@ fn tampered_signatures_are_invalid() {
 #[test]
 fn malleated_signatures_are_invalid() {
     // S + L is the same signature to a lax verifier; strict verification refuses it.
-    const L: [u8; 32] = [
-        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
-        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
-    ];
     let builder = CsrBuilder::new();
     let info = builder.info().to_der().unwrap();
-    let mut signature = builder.key.sign(&info).to_bytes();
-    let mut carry = 0u16;
-    for (s, l) in signature[32..].iter_mut().zip(L) {
-        let sum = u16::from(*s) + u16::from(l) + carry;
-        *s = sum as u8;
-        carry = sum >> 8;
-    }
-    assert_eq!(carry, 0);
+    let signature = malleate(&builder.key.sign(&info).to_bytes());
     let der = assemble(&info, &ed25519_algorithm(), &signature);
     assert_eq!(code(validate_der(&der)), ErrorCode::CsrSignatureInvalid);
 }
 
 #[test]
 fn signatures_only_a_lax_verifier_accepts_are_invalid() {
-    // With the private scalar a, R = identity (a small-order point) and S = k·a, where
-    // k = SHA-512(R ‖ A ‖ M), satisfy [S]B = R + [k]A. The cofactorless lax check accepts this;
-    // strict verification refuses the small-order R (§7.2.1).
-    use curve25519_dalek::Scalar;
-    use ring::digest::{digest, SHA512};
-
     let builder = CsrBuilder::new();
     let info = builder.info().to_der().unwrap();
-    let expanded = digest(&SHA512, builder.key.as_bytes());
-    let mut a = [0u8; 32];
-    a.copy_from_slice(&expanded.as_ref()[..32]);
-    a[0] &= 248;
-    a[31] &= 127;
-    a[31] |= 64;
-    let a = Scalar::from_bytes_mod_order(a);
-    let mut r = [0u8; 32];
-    r[0] = 1;
     let public = builder.key.verifying_key();
-    let k = digest(&SHA512, &[&r[..], public.as_bytes(), &info].concat());
-    let k = Scalar::from_bytes_mod_order_wide(k.as_ref().try_into().unwrap());
-    let mut signature = [0u8; 64];
-    signature[..32].copy_from_slice(&r);
-    signature[32..].copy_from_slice((k * a).as_bytes());
+    let signature = small_order_r_signature(&builder.key, &info);
 
     let signature_value = ed25519_dalek::Signature::from_bytes(&signature);
     assert!(

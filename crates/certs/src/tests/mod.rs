@@ -2,6 +2,7 @@
 //! key and algorithm, signed with ed25519-dalek, and raw DER assembly for what it cannot.
 
 mod csr;
+mod foreign;
 mod identity;
 mod openssl;
 mod polyproto_interop;
@@ -297,4 +298,49 @@ pub(crate) fn signature_verifies(cert_der: &[u8], public_key: &[u8]) -> bool {
 
 pub(crate) fn name_from_str(s: &str) -> Name {
     Name::from_str(s).unwrap()
+}
+
+/// `signature` with L, the order of the base point, added to S: the same signature to a lax
+/// verifier, a malleated one that strict verification refuses (S must be below L).
+pub(crate) fn malleate(signature: &[u8; 64]) -> [u8; 64] {
+    const L: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    let mut out = *signature;
+    let mut carry = 0u16;
+    for (s, l) in out[32..].iter_mut().zip(L) {
+        let sum = u16::from(*s) + u16::from(l) + carry;
+        *s = sum as u8;
+        carry = sum >> 8;
+    }
+    assert_eq!(carry, 0, "S + L overflowed 256 bits");
+    out
+}
+
+/// A signature of `message` under `key` that only a lax verifier accepts.
+///
+/// With the private scalar a, R = identity (a small-order point) and S = k·a, where
+/// k = SHA-512(R ‖ A ‖ M), satisfy [S]B = R + [k]A. The cofactorless lax check accepts this;
+/// strict verification refuses the small-order R (§7.2.1).
+pub(crate) fn small_order_r_signature(key: &SigningKey, message: &[u8]) -> [u8; 64] {
+    use curve25519_dalek::Scalar;
+    use ring::digest::{digest, SHA512};
+
+    let expanded = digest(&SHA512, key.as_bytes());
+    let mut a = [0u8; 32];
+    a.copy_from_slice(&expanded.as_ref()[..32]);
+    a[0] &= 248;
+    a[31] &= 127;
+    a[31] |= 64;
+    let a = Scalar::from_bytes_mod_order(a);
+    let mut r = [0u8; 32];
+    r[0] = 1;
+    let public = key.verifying_key();
+    let k = digest(&SHA512, &[&r[..], public.as_bytes(), message].concat());
+    let k = Scalar::from_bytes_mod_order_wide(k.as_ref().try_into().unwrap());
+    let mut signature = [0u8; 64];
+    signature[..32].copy_from_slice(&r);
+    signature[32..].copy_from_slice((k * a).as_bytes());
+    signature
 }

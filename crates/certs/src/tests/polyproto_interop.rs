@@ -264,3 +264,62 @@ fn polyproto_cannot_read_its_own_csrs() {
     assert!(IdCsr::<Ed25519Signature, Ed25519PublicKey>::from_der(&der).is_err());
     validate_der(&der).unwrap();
 }
+
+/// A root certificate made by polyproto 0.8.0's `IdCert::from_ca_csr` for example.com, with
+/// the given capabilities.
+fn polyproto_root(capabilities: &Capabilities) -> Result<Vec<u8>, String> {
+    let key = Ed25519PrivateKey::generate();
+    let subject = name_from_str("DC=com,DC=example");
+    let csr = IdCsr::<Ed25519Signature, Ed25519PublicKey>::new(&subject, &key, capabilities)
+        .map_err(|e| format!("{e:?}"))?;
+    let validity = x509_cert::time::Validity {
+        not_before: asn1::x509_time(NOW - 60).unwrap(),
+        not_after: asn1::x509_time(NOW + YEAR).unwrap(),
+    };
+    let cert = PolyCert::from_ca_csr(
+        csr,
+        &key,
+        der::asn1::Uint::new(&[0x2a]).unwrap(),
+        subject,
+        validity,
+    )
+    .map_err(|e| format!("{e:?}"))?;
+    cert.to_der().map_err(|e| format!("{e:?}"))
+}
+
+#[test]
+fn polyproto_made_roots_are_read_with_its_extension_encodings() {
+    use polyproto::certs::capabilities::BasicConstraints;
+
+    // polyproto signs its own re-encoding, so its roots are self-consistent: eight-octet path
+    // length, leading-zero "unused bits" in the key usage.
+    let capabilities = Capabilities {
+        basic_constraints: BasicConstraints {
+            ca: true,
+            path_length: Some(0),
+        },
+        ..Capabilities::default_home_server()
+    };
+    let der = polyproto_root(&capabilities).unwrap();
+    let extensions: Vec<Vec<u8>> = parse_cert(&der)
+        .tbs_certificate
+        .extensions
+        .unwrap()
+        .iter()
+        .map(|e| e.extn_value.as_bytes().to_vec())
+        .collect();
+    assert!(
+        extensions.contains(&vec![
+            0x30, 0x0d, 0x01, 0x01, 0xff, 0x02, 0x08, 0, 0, 0, 0, 0, 0, 0, 0
+        ]),
+        "{extensions:02x?}"
+    );
+    let root = crate::parse_root_cert(&pem("CERTIFICATE", &der)).unwrap();
+    assert_eq!(root.domain(), &example_com());
+
+    // polyproto's own "sane default" for a home server has path length 1, which §7.1.1.2
+    // does not allow a root.
+    let der = polyproto_root(&Capabilities::default_home_server()).unwrap();
+    let err = crate::parse_root_cert(&pem("CERTIFICATE", &der)).unwrap_err();
+    assert!(err.to_string().contains("path length is 1"), "{err}");
+}

@@ -232,7 +232,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         bodies_used: 0,
     };
 
-    // The control, under the same load, right before the scenarios.
+    // The control runs throughout (idle while polyhome is measured): once on its own first,
+    // then right before each scenario, under the same load.
     let control = Pinned::start(
         &control_bin,
         &[],
@@ -240,19 +241,19 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         dir.path().join("control.log"),
     )?;
     let control_url = format!("http://{}/control", control.addr);
+    let control_pid = control.pid();
     eprintln!("bench: control listening on {}", control.addr);
     let name = "control: GET /control (actix-web, 1 KiB)";
-    let (report, usage, tries) = bench.measure(name, &control_url, Input::None, control.pid())?;
+    let measured = bench.measure(name, &control_url, Input::None, control_pid, None)?;
+    let (report, usage) = measured.run;
     check_report("control", &report, &mut errors);
-    let control_rps = report.requests_per_sec;
     rows.push(Row {
         name: name.into(),
+        control_rps: report.requests_per_sec,
         report,
         usage,
-        ratio: Some(1.0),
-        tries,
+        tries: measured.tries,
     });
-    control.stop()?;
 
     // polyhome.
     let config = dir.path().join("polyhome.toml");
@@ -301,15 +302,17 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 "POST /p2core/session/trust".to_owned(),
             ),
         };
-        let (report, usage, tries) = bench.measure(&name, &url, input, pid)?;
+        let measured = bench.measure(&name, &url, input, pid, Some((&control_url, control_pid)))?;
+        let (control_report, _) = measured.control.context("the control ran before")?;
+        check_report("control", &control_report, &mut errors);
+        let (report, usage) = measured.run;
         check_report(scenario.short(), &report, &mut errors);
-        let ratio = Some(report.requests_per_sec / control_rps);
         rows.push(Row {
             name,
+            control_rps: control_report.requests_per_sec,
             report,
             usage,
-            ratio,
-            tries,
+            tries: measured.tries,
         });
         server.check_alive()?;
     }
@@ -317,6 +320,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let end_hwm = procfs::status_kib(pid, "VmHWM").context("reading the server's VmHWM")?;
     let end_rss = procfs::status_kib(pid, "VmRSS").unwrap_or(0);
     server.stop()?;
+    control.stop()?;
 
     let memory = Memory {
         idle_rss,
@@ -376,6 +380,13 @@ fn check_report(name: &str, report: &wrk::Report, errors: &mut Vec<String>) {
     }
 }
 
+/// A scenario's measured run, and the control's run right before it.
+struct Measured {
+    run: (wrk::Report, wrk::Usage),
+    control: Option<(wrk::Report, wrk::Usage)>,
+    tries: u32,
+}
+
 /// What a run sends besides a fixed GET.
 #[derive(Clone, Copy)]
 enum Input<'a> {
@@ -400,44 +411,78 @@ struct Bench<'a> {
 }
 
 impl Bench<'_> {
+    /// Measures `url` (after a warm-up) and, when `control` (its URL and process) is given,
+    /// the control right before it, so that the two are compared over the same minute. Both
+    /// are run again, at most `retries` times, when others took more than [`BUSY_MACHINE`] of
+    /// a core during either.
     fn measure(
         &mut self,
         name: &str,
         url: &str,
         input: Input<'_>,
         pid: u32,
-    ) -> anyhow::Result<(wrk::Report, wrk::Usage, u32)> {
+        control: Option<(&str, u32)>,
+    ) -> anyhow::Result<Measured> {
         let mut tries = 0;
         loop {
             tries += 1;
             wait_for_quiet(self.max_wait);
-            let warm_up = wrk::Load {
-                duration_secs: WARMUP_SECS,
-                ..self.load.clone()
+            let control_run = match control {
+                Some((control_url, control_pid)) => {
+                    Some(self.warm_and_run("control", control_url, Input::None, control_pid)?)
+                }
+                None => None,
             };
-            let (report, _) = self.run_wrk(&warm_up, url, input, pid)?;
-            if report.non_2xx > 0 || report.socket_errors > 0 {
-                bail!("{name}: the warm-up had errors:\n{}", report.raw);
-            }
-            eprintln!("bench: {name}: {} s under wrk", self.load.duration_secs);
-            let load = self.load.clone();
-            let (report, usage) = self.run_wrk(&load, url, input, pid)?;
-            let other = usage.other_cpu.unwrap_or(0.0);
-            if other <= BUSY_MACHINE || tries > self.retries {
-                return Ok((report, usage, tries));
+            let run = self.warm_and_run(name, url, input, pid)?;
+            let disturbance = control_run
+                .iter()
+                .chain([&run])
+                .map(|(_, usage)| usage.disturbance())
+                .fold(0.0, f64::max);
+            let measured = Measured {
+                run: run.clone(),
+                control: control_run,
+                tries,
+            };
+            if disturbance <= BUSY_MACHINE || tries > self.retries {
+                return Ok(measured);
             }
             if let Input::TrustBodies = input {
-                let left = self.bodies_total - self.bodies_used.min(self.bodies_total);
-                if left < report.requests as usize * 3 / 2 {
-                    eprintln!("bench: {name}: the machine was busy, but too few unused trust bodies are left to run it again");
-                    return Ok((report, usage, tries));
+                let left = self.bodies_total.saturating_sub(self.bodies_used);
+                if left < run.0.requests as usize * 3 / 2 {
+                    eprintln!(
+                        "bench: {name}: the machine was busy, but too few unused trust bodies are \
+                         left to run it again"
+                    );
+                    return Ok(measured);
                 }
             }
             eprintln!(
-                "bench: {name}: other processes used {:.0}% of a core during the run; running it again",
-                other * 100.0
+                "bench: {name}: others took {:.0}% of a core during the run; running it again",
+                disturbance * 100.0
             );
         }
+    }
+
+    /// A warm-up whose numbers are thrown away, then the measured run.
+    fn warm_and_run(
+        &mut self,
+        name: &str,
+        url: &str,
+        input: Input<'_>,
+        pid: u32,
+    ) -> anyhow::Result<(wrk::Report, wrk::Usage)> {
+        let warm_up = wrk::Load {
+            duration_secs: WARMUP_SECS,
+            ..self.load.clone()
+        };
+        let (report, _) = self.run_wrk(&warm_up, url, input, pid)?;
+        if report.non_2xx > 0 || report.socket_errors > 0 {
+            bail!("{name}: the warm-up had errors:\n{}", report.raw);
+        }
+        eprintln!("bench: {name}: {} s under wrk", self.load.duration_secs);
+        let load = self.load.clone();
+        self.run_wrk(&load, url, input, pid)
     }
 
     fn run_wrk(
@@ -506,14 +551,14 @@ fn wait_for_quiet(max_wait: Duration) {
     let deadline = Instant::now() + max_wait;
     let mut said = false;
     loop {
-        let Some(before) = procfs::machine_busy_ticks() else {
+        let Some(before) = procfs::machine_ticks() else {
             return;
         };
         std::thread::sleep(Duration::from_secs(1));
-        let Some(after) = procfs::machine_busy_ticks() else {
+        let Some(after) = procfs::machine_ticks() else {
             return;
         };
-        let busy = (after - before) as f64 / ticks;
+        let busy = ((after.busy - before.busy) + (after.steal - before.steal)) as f64 / ticks;
         if busy < QUIET_MACHINE {
             return;
         }

@@ -14,7 +14,7 @@ use polyhome_proto::ErrorCode;
 use polyhome_store::{ForeignSession, Session};
 use ring::rand::SecureRandom;
 
-use crate::{ApiError, AppState};
+use crate::{unix_now, ApiError, AppState};
 
 /// The longest password accepted, in bytes. Longer ones are refused rather than truncated.
 pub const PASSWORD_MAX_LEN: usize = 1024;
@@ -161,26 +161,24 @@ impl FromRequest for Authenticated {
             .headers()
             .get(actix_web::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(|t| t.trim().to_owned());
+            .and_then(bearer_token)
+            .map(str::to_owned);
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
-            let token = token
-                .filter(|t| !t.is_empty())
-                .ok_or_else(ApiError::unauthorized)?;
+            let token = token.ok_or_else(ApiError::unauthorized)?;
             let hash = token_hash(&token);
             let lookup = hash.clone();
             let caller = web::block(move || -> Result<Option<(Caller, String)>, ApiError> {
+                // A session ends when its ID-Cert expires.
+                let now = unix_now() as i64;
                 if let Some(s) = state.store.session_by_token_hash(&lookup)? {
                     let stored = s.token_hash.clone();
-                    return Ok(Some((Caller::Home(s), stored)));
+                    return Ok((s.not_after >= now).then_some((Caller::Home(s), stored)));
                 }
                 Ok(state
                     .store
                     .foreign_session_by_token_hash(&lookup)?
+                    .filter(|s| s.cert_not_after >= now)
                     .map(|s| {
                         let stored = s.token_hash.clone().unwrap_or_default();
                         (Caller::Foreign(s), stored)
@@ -195,6 +193,16 @@ impl FromRequest for Authenticated {
             }
         })
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive
+/// (RFC 9110 §11.1).
+fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once([' ', '\t'])?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// The second factor of a sensitive action (§4.1.2): the password, from the
@@ -271,6 +279,16 @@ mod tests {
         assert!(!p.verify("wrong", Some(&h)));
         assert!(!p.verify("correct horse", None));
         assert!(!p.verify("x", Some("not a hash")));
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("BEARER abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer\tabc "), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer  "), None);
+        assert_eq!(bearer_token("Bearer"), None);
     }
 
     #[test]

@@ -163,3 +163,42 @@ fn ensure_json_body<B>(
             .map_into_right_body(),
     ))
 }
+
+/// Answers 408 when the request — reading its body included — has not been answered within
+/// `deadline`, so that a client that stops sending mid-body does not hold a connection forever.
+/// For `App::wrap_fn`.
+pub fn within_deadline<S, B>(
+    deadline: std::time::Duration,
+    req: actix_web::dev::ServiceRequest,
+    service: &S,
+) -> impl std::future::Future<
+    Output = Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error>,
+>
+where
+    S: actix_web::dev::Service<
+        actix_web::dev::ServiceRequest,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody + 'static,
+{
+    // The request must not be cloned here: actix-web needs it unshared while it routes.
+    let path = req.path().to_owned();
+    let call = service.call(req);
+    async move {
+        match tokio::time::timeout(deadline, call).await {
+            Ok(response) => response.map(actix_web::dev::ServiceResponse::map_into_boxed_body),
+            Err(_) => {
+                tracing::warn!(%path, "request timed out");
+                Err(ApiError::new(
+                    ErrorCode::RequestTimeout,
+                    format!(
+                        "the request was not completed within {} s",
+                        deadline.as_secs()
+                    ),
+                )
+                .into())
+            }
+        }
+    }
+}

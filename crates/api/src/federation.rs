@@ -45,11 +45,14 @@ impl Default for FederationSettings {
     }
 }
 
+/// Root certificates fetched from other home servers, each with the moment it was fetched.
+type RootCache = HashMap<DomainName, Vec<(Arc<RootCert>, Instant)>>;
+
 /// An HTTP client for other home servers, with a cache of their root certificates.
 pub struct Federation {
     settings: FederationSettings,
     client: reqwest::Client,
-    roots: Mutex<HashMap<DomainName, Vec<(Arc<RootCert>, Instant)>>>,
+    roots: Mutex<RootCache>,
 }
 
 impl Federation {

@@ -7,6 +7,7 @@
 mod auth;
 mod error;
 mod federation;
+pub mod identity;
 mod params;
 mod routes;
 
@@ -20,7 +21,7 @@ use polyhome_proto::{DomainName, ErrorCode};
 use polyhome_store::Store;
 
 pub use auth::{PasswordHashing, Passwords, PASSWORD_MAX_LEN};
-pub use error::{protocol_error_bodies, ApiError};
+pub use error::{protocol_error_bodies, within_deadline, ApiError};
 pub use federation::{Federation, FederationSettings};
 
 /// Settings of the API, from the server's configuration.
@@ -62,6 +63,8 @@ pub struct AppState {
     pub store: Store,
     pub settings: Settings,
     identity: RwLock<Arc<CurrentIdentity>>,
+    /// Held while an expired identity key is replaced, so that it is replaced once.
+    renewing: std::sync::Mutex<()>,
     /// Bounds how many password hashes run at once (one per core), so that a burst of logins
     /// queues instead of taking memory-hard hashes' memory many times over.
     hashing: tokio::sync::Semaphore,
@@ -79,6 +82,7 @@ impl AppState {
             store,
             settings,
             identity: RwLock::new(Arc::new(CurrentIdentity::new(identity))),
+            renewing: std::sync::Mutex::new(()),
             hashing: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             ),
@@ -98,6 +102,30 @@ impl AppState {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The identity key that signs at `now`: the current one, or, once its certificate has
+    /// expired, a new one (stored first). Blocks on the database then; call it on the blocking
+    /// pool.
+    pub fn signing_identity(&self, now: u64) -> Result<Arc<CurrentIdentity>, ApiError> {
+        let current = self.identity();
+        if current.identity.not_after() > now {
+            return Ok(current);
+        }
+        let _turn = self.renewing.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.identity();
+        if current.identity.not_after() > now {
+            return Ok(current);
+        }
+        let renewed = identity::load_or_create(
+            &self.store,
+            self.domain(),
+            self.settings.server_cert_lifetime_secs,
+            now,
+        )
+        .map_err(ApiError::internal)?;
+        self.replace_identity(renewed);
+        Ok(self.identity())
     }
 
     /// Makes `identity` the one that signs from now on.

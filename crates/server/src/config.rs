@@ -20,6 +20,7 @@ variable POLYHOME_<KEY>, nested keys joined with '__', e.g. POLYHOME_PASSWORD_HA
                                   postgres://user:pass@host/db selects PostgreSQL
   database_pool_size = 8          most database connections kept open
   body_limit_bytes = 65536        largest request body accepted (413 above it)
+  request_timeout_secs = 60       a request, body included, not answered by then gets 408
   workers = 0                     HTTP worker threads; 0 = one per available core
   log = \"info\"                    log filter (RUST_LOG syntax), e.g. \"polyhome=debug,info\"
 
@@ -57,6 +58,7 @@ pub struct Config {
     pub database_url: String,
     pub database_pool_size: u32,
     pub body_limit_bytes: usize,
+    pub request_timeout_secs: u64,
     pub workers: usize,
     pub log: String,
     pub password_hashing: PasswordHashing,
@@ -82,6 +84,7 @@ impl Default for Config {
             database_url: String::new(),
             database_pool_size: 8,
             body_limit_bytes: 64 * 1024,
+            request_timeout_secs: 60,
             workers: 0,
             log: "info".into(),
             password_hashing: PasswordHashing::default(),
@@ -159,10 +162,11 @@ impl Config {
         if !(32..=256).contains(&self.challenges.length) {
             bail!("challenges.length must be 32 to 256 (core §4.2)");
         }
-        if self.challenges.lifetime_secs == 0 || self.federation.request_timeout_secs == 0 {
-            bail!(
-                "challenges.lifetime_secs and federation.request_timeout_secs must be at least 1"
-            );
+        if self.challenges.lifetime_secs == 0
+            || self.federation.request_timeout_secs == 0
+            || self.request_timeout_secs == 0
+        {
+            bail!("challenges.lifetime_secs and the request timeouts must be at least 1 second");
         }
         for domain in self.federation.hosts.keys() {
             domain
@@ -200,8 +204,27 @@ fn polyhome_env() -> config::Map<String, String> {
         .collect()
 }
 
-/// The URL with any password replaced, for logs.
+/// The URL with any password replaced (in the user part or a `password=` parameter), for logs.
 pub fn redact_url(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut redacted = redact_userinfo(base);
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => p.to_owned(),
+            })
+            .collect();
+        redacted = format!("{redacted}?{}", params.join("&"));
+    }
+    redacted
+}
+
+fn redact_userinfo(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
@@ -255,6 +278,10 @@ mod tests {
         );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("./data/polyhome.db"), "./data/polyhome.db");
+        assert_eq!(
+            redact_url("postgres://u@h/db?sslmode=require&password=secret"),
+            "postgres://u@h/db?sslmode=require&password=***"
+        );
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! `polyhome`, a polyproto home server.
 
 mod config;
-mod identity;
 
 use std::path::PathBuf;
 
@@ -54,6 +53,7 @@ enum AdminCommand {
 }
 
 fn main() -> std::process::ExitCode {
+    return_large_buffers_to_the_os();
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Serve) | None => serve(cli.config),
@@ -82,10 +82,11 @@ fn serve(config_file: Option<PathBuf>) -> anyhow::Result<()> {
     let federation = Federation::new(config.federation.clone()).map_err(anyhow::Error::msg)?;
     let url = config.database_url();
     let store = open_store(&config)?;
-    let identity = identity::load_or_create(
+    let identity = polyhome_api::identity::load_or_create(
         &store,
         &domain,
         config.certificates.server_cert_lifetime_secs,
+        polyhome_api::unix_now(),
     )?;
     let settings = Settings {
         domain: domain.clone(),
@@ -99,12 +100,14 @@ fn serve(config_file: Option<PathBuf>) -> anyhow::Result<()> {
     let state = web::Data::new(AppState::new(store, settings, identity));
 
     let body_limit = config.body_limit_bytes;
+    let deadline = std::time::Duration::from_secs(config.request_timeout_secs);
     let workers = config.workers;
     let listen = config.listen;
     actix_web::rt::System::new().block_on(async move {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(polyhome_api::protocol_error_bodies())
+                .wrap_fn(move |req, srv| polyhome_api::within_deadline(deadline, req, srv))
                 .wrap(
                     actix_web::middleware::Logger::new("%r %s %b %Dms")
                         .log_target("polyhome::http"),
@@ -128,14 +131,50 @@ fn serve(config_file: Option<PathBuf>) -> anyhow::Result<()> {
     })
 }
 
+/// argon2 takes its memory (19 MiB by default) afresh for every hash. glibc raises its mmap
+/// threshold once such a buffer is freed and from then on keeps them in per-thread arenas, so a
+/// burst of logins would leave hundreds of MiB resident. A fixed threshold keeps large buffers
+/// mmapped, and freeing one returns it to the system.
+fn return_large_buffers_to_the_os() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only tunes the allocator; it runs first in main, before any other thread.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 fn open_store(config: &Config) -> anyhow::Result<Store> {
     let url = config.database_url();
     if Backend::of_url(&url) == Backend::Sqlite {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+        prepare_data_dir(&config.data_dir)?;
     }
     Store::open(&url, config.database_pool_size)
         .with_context(|| format!("opening database {}", config::redact_url(&url)))
+}
+
+/// Creates the data directory readable by this user alone: the database in it holds the
+/// server's private key. An existing directory that others can read is reported.
+fn prepare_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating data directory {}", dir.display()))?;
+    }
+    let mode = std::fs::metadata(dir)
+        .with_context(|| format!("reading data directory {}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            dir = %dir.display(),
+            mode = format!("{:o}", mode & 0o777),
+            "the data directory is open to other users, and its database holds the server's private key; consider chmod 700"
+        );
+    }
+    Ok(())
 }
 
 /// `polyhome admin grant|revoke <actor>`

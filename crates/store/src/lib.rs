@@ -23,6 +23,9 @@ use schema::{actors, challenges, foreign_sessions, id_certs, server_keys};
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
+/// The PostgreSQL advisory lock that serializes migrations and [`Store::exclusively`].
+const STARTUP_LOCK: i64 = 0x706f_6c79_686f_6d65; // "polyhome"
+
 /// One connection to either backend; diesel generates the dispatch.
 #[derive(diesel::MultiConnection)]
 pub enum AnyConnection {
@@ -153,6 +156,8 @@ pub struct Session {
     pub session_id: String,
     /// SHA-256 of the session token, hex.
     pub token_hash: String,
+    /// When the session's ID-Cert expires; the session ends then too.
+    pub not_after: i64,
 }
 
 /// What became of a challenge string presented for use.
@@ -179,6 +184,8 @@ pub struct ForeignSession {
     pub home_domain: String,
     pub cert_pem: String,
     pub cert_serial: String,
+    /// When the session's ID-Cert expires; the session ends then too.
+    pub cert_not_after: i64,
     pub created_at: i64,
     pub updated_at: i64,
     pub revoked_at: Option<i64>,
@@ -199,6 +206,7 @@ pub struct NewForeignSession<'a> {
     pub home_domain: &'a str,
     pub cert_pem: &'a str,
     pub cert_serial: &'a str,
+    pub cert_not_after: i64,
     pub token_hash: &'a str,
     pub now: i64,
 }
@@ -268,8 +276,14 @@ impl Store {
             }
             Backend::Postgres => {
                 let mut conn = diesel::PgConnection::establish(url).map_err(|e| open_err(&e))?;
-                conn.run_pending_migrations(MIGRATIONS)
-                    .map_err(|e| open_err(&e))?;
+                // Processes starting together on one database migrate one after the other.
+                conn.batch_execute(&format!("SELECT pg_advisory_lock({STARTUP_LOCK})"))?;
+                let migrated = conn
+                    .run_pending_migrations(MIGRATIONS)
+                    .map(drop)
+                    .map_err(|e| open_err(&e));
+                conn.batch_execute(&format!("SELECT pg_advisory_unlock({STARTUP_LOCK})"))?;
+                migrated?;
             }
         }
         let pool = Pool::builder()
@@ -284,6 +298,29 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Runs `f` while no other process sharing this PostgreSQL database runs a section of its
+    /// own (an advisory lock); for example, to make the server's identity key only once. SQLite
+    /// databases belong to one process, and `f` simply runs.
+    pub fn exclusively<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce() -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let mut conn = match self.backend {
+            Backend::Sqlite => return f(),
+            Backend::Postgres => self.conn()?,
+        };
+        let mut lock = |call: &str| -> Result<()> {
+            if let AnyConnection::Postgres(pg) = &mut *conn {
+                pg.batch_execute(&format!("SELECT {call}({STARTUP_LOCK})"))?;
+            }
+            Ok(())
+        };
+        lock("pg_advisory_lock")?;
+        let result = f();
+        lock("pg_advisory_unlock")?;
+        result
     }
 
     fn conn(&self) -> Result<PooledConnection<ConnectionManager<AnyConnection>>> {
@@ -372,7 +409,22 @@ impl Store {
     /// Stores a new ID-Cert as the active certificate of its session, with its token hash.
     /// Fails with `Conflict::ActiveSessionId` when the actor has an active session with that ID.
     pub fn create_session(&self, new: &NewSession<'_>) -> Result<()> {
-        insert_session(&mut *self.conn()?, new)
+        let mut conn = self.conn()?;
+        // A session whose ID-Cert has expired is over: its session ID is free (§7.1.1.3). It
+        // counts as revoked at its expiry, so history queries are unchanged.
+        diesel::update(
+            id_certs::table
+                .filter(id_certs::actor_name.eq(new.actor_name))
+                .filter(id_certs::session_id_hex.eq(hex::encode(new.session_id)))
+                .filter(id_certs::revoked_at.is_null())
+                .filter(id_certs::not_after.lt(new.issued_at)),
+        )
+        .set((
+            id_certs::revoked_at.eq(id_certs::not_after.nullable()),
+            id_certs::token_hash.eq(None::<String>),
+        ))
+        .execute(&mut conn)?;
+        insert_session(&mut conn, new)
             .map(drop)
             .map_err(session_conflict)
     }
@@ -411,7 +463,7 @@ impl Store {
 
     /// The active session holding the token with this hash.
     pub fn session_by_token_hash(&self, token_hash: &str) -> Result<Option<Session>> {
-        let row: Option<(String, String, String, Option<String>)> = id_certs::table
+        let row: Option<(String, String, String, Option<String>, i64)> = id_certs::table
             .filter(id_certs::token_hash.eq(token_hash))
             .filter(id_certs::revoked_at.is_null())
             .select((
@@ -419,15 +471,19 @@ impl Store {
                 id_certs::actor_name,
                 id_certs::session_id_hex,
                 id_certs::token_hash,
+                id_certs::not_after,
             ))
             .first(&mut self.conn()?)
             .optional()?;
-        Ok(row.map(|(serial, actor_name, sid, hash)| Session {
-            serial,
-            actor_name,
-            session_id: decode_session_id(&sid),
-            token_hash: hash.unwrap_or_default(),
-        }))
+        Ok(
+            row.map(|(serial, actor_name, sid, hash, not_after)| Session {
+                serial,
+                actor_name,
+                session_id: decode_session_id(&sid),
+                token_hash: hash.unwrap_or_default(),
+                not_after,
+            }),
+        )
     }
 
     /// Ends the session of the ID-Cert with this serial: the token dies and the session ID is
@@ -557,6 +613,7 @@ impl Store {
                     foreign_sessions::home_domain.eq(new.home_domain),
                     foreign_sessions::cert_pem.eq(new.cert_pem),
                     foreign_sessions::cert_serial.eq(new.cert_serial),
+                    foreign_sessions::cert_not_after.eq(new.cert_not_after),
                     foreign_sessions::created_at.eq(new.now),
                     foreign_sessions::updated_at.eq(new.now),
                     foreign_sessions::token_hash.eq(Some(new.token_hash)),
@@ -587,6 +644,7 @@ impl Store {
         id: &str,
         cert_pem: &str,
         cert_serial: &str,
+        cert_not_after: i64,
         token_hash: &str,
         now: i64,
     ) -> Result<bool> {
@@ -598,6 +656,7 @@ impl Store {
         .set((
             foreign_sessions::cert_pem.eq(cert_pem),
             foreign_sessions::cert_serial.eq(cert_serial),
+            foreign_sessions::cert_not_after.eq(cert_not_after),
             foreign_sessions::token_hash.eq(Some(token_hash)),
             foreign_sessions::updated_at.eq(now),
         ))
@@ -770,6 +829,25 @@ mod tests {
     }
 
     #[test]
+    fn an_expired_session_frees_its_session_id() {
+        let (store, dir) = temp_store();
+        store.create_actor("alice", "h", 1).unwrap();
+        store.create_session(&session("01", "s", "t1")).unwrap(); // valid 100..=200
+        let mut later = session("02", "s", "t2");
+        later.issued_at = 201;
+        later.not_before = 201;
+        later.not_after = 300;
+        store.create_session(&later).unwrap();
+        assert!(store.session_by_token_hash("t1").unwrap().is_none());
+        // History keeps the first certificate for its time.
+        assert_eq!(
+            store.actor_certs_at("alice", 150, Some("s")).unwrap().len(),
+            1
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn server_keys_by_time() {
         let (store, dir) = temp_store();
         assert!(store.current_server_key().unwrap().is_none());
@@ -857,6 +935,7 @@ mod tests {
             home_domain: "other.example",
             cert_pem: "PEM",
             cert_serial: "0a",
+            cert_not_after: 100,
             token_hash: token,
             now: 10,
         };
@@ -870,7 +949,7 @@ mod tests {
         assert_ne!(first, second);
         assert!(store.foreign_session_by_token_hash("f1").unwrap().is_none());
         assert!(store
-            .update_foreign_session(&second, "PEM2", "0b", "f3", 20)
+            .update_foreign_session(&second, "PEM2", "0b", 100, "f3", 20)
             .unwrap());
         assert!(store.foreign_session_by_token_hash("f2").unwrap().is_none());
         assert_eq!(
@@ -884,7 +963,7 @@ mod tests {
         assert!(store.revoke_foreign_session(&second, 30).unwrap());
         assert!(store.foreign_session_by_token_hash("f3").unwrap().is_none());
         assert!(!store
-            .update_foreign_session(&second, "PEM3", "0c", "f4", 40)
+            .update_foreign_session(&second, "PEM3", "0c", 100, "f4", 40)
             .unwrap());
         std::fs::remove_dir_all(dir).unwrap();
     }

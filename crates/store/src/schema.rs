@@ -60,6 +60,7 @@ diesel::table! {
         home_domain -> Text,
         cert_pem -> Text,
         cert_serial -> Text,
+        cert_not_after -> BigInt,
         created_at -> BigInt,
         updated_at -> BigInt,
         revoked_at -> Nullable<BigInt>,

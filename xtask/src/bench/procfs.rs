@@ -28,19 +28,29 @@ pub fn cpu_ticks(pid: u32) -> Option<u64> {
     Some(utime + stime)
 }
 
-/// CPU time spent in user and system mode by everything on the machine so far (the `cpu` line
-/// of /proc/stat: user + nice + system), in clock ticks. Interrupt time is left out: loopback
-/// networking is accounted there, which is the bench's own traffic.
-pub fn machine_busy_ticks() -> Option<u64> {
+/// CPU time of the whole machine so far, from the `cpu` line of /proc/stat, in clock ticks.
+#[derive(Debug, Clone, Copy)]
+pub struct MachineTicks {
+    /// User and system mode (user + nice + system) of every process. Interrupt time is left
+    /// out: loopback networking is accounted there, which is the bench's own traffic.
+    pub busy: u64,
+    /// Time the hypervisor gave this machine's CPUs to others while it wanted to run.
+    pub steal: u64,
+}
+
+pub fn machine_ticks() -> Option<MachineTicks> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let line = stat.lines().find(|l| l.starts_with("cpu "))?;
-    let fields: Vec<u64> = line
+    // user nice system idle iowait irq softirq steal ...
+    let f: Vec<u64> = line
         .split_whitespace()
         .skip(1)
-        .take(3)
         .filter_map(|f| f.parse().ok())
         .collect();
-    (fields.len() == 3).then(|| fields.iter().sum())
+    Some(MachineTicks {
+        busy: f.get(..3)?.iter().sum(),
+        steal: *f.get(7)?,
+    })
 }
 
 /// Clock ticks per second (`getconf CLK_TCK`; 100 on every usual Linux).

@@ -13,7 +13,9 @@ pub(super) struct Row {
     pub(super) name: String,
     pub(super) report: wrk::Report,
     pub(super) usage: wrk::Usage,
-    pub(super) ratio: Option<f64>,
+    /// Requests per second of the control in the run right before this one (for the control's
+    /// own row, its own).
+    pub(super) control_rps: f64,
     /// Runs made: more than one when the machine was busy during the first.
     pub(super) tries: u32,
 }
@@ -90,6 +92,12 @@ fn machine_line() -> String {
     )
 }
 
+impl Row {
+    fn ratio(&self) -> f64 {
+        self.report.requests_per_sec / self.control_rps
+    }
+}
+
 pub(super) fn report_text(
     opts: &Options,
     load: &wrk::Load,
@@ -102,37 +110,40 @@ pub(super) fn report_text(
     let _ = writeln!(
         t,
         "server and control pinned to core {SERVER_CORE}, wrk to core {LOAD_CORE}: wrk -t{} -c{} -d{}s --latency \
-         (1 s warm-up before each run); SQLite, database_pool_size {}, argon2id 64 KiB x 1 pass",
+         (1 s warm-up before each run; the control runs right before each scenario); SQLite, \
+         database_pool_size {}, argon2id 64 KiB x 1 pass",
         load.threads, load.connections, load.duration_secs, opts.pool_size
     );
     let _ = writeln!(t);
     let _ = writeln!(
         t,
-        "| scenario | requests | req/s | p50 | p99 | vs control | server CPU | wrk CPU | other CPU | peak RSS |"
+        "| scenario | requests | req/s | p50 | p99 | control req/s | vs control | server CPU | wrk CPU | others' CPU | peak RSS |"
     );
-    let _ = writeln!(t, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    let _ = writeln!(t, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     for row in rows {
         let _ = writeln!(
             t,
-            "| {} | {} | {} | {:.2} ms | {:.2} ms | {} | {:.0}% | {} | {} | {} |",
+            "| {} | {} | {} | {:.2} ms | {:.2} ms | {} | {:.2} | {:.0}% | {} | {:.0}% | {} |",
             row.name,
             thousands(row.report.requests as f64),
             thousands(row.report.requests_per_sec),
             row.report.p50_ms,
             row.report.p99_ms,
-            row.ratio.map(|r| format!("{r:.2}")).unwrap_or_default(),
+            thousands(row.control_rps),
+            row.ratio(),
             row.usage.server_cpu * 100.0,
             percent(row.usage.load_cpu),
-            percent(row.usage.other_cpu),
+            row.usage.disturbance() * 100.0,
             mib(row.usage.server_peak_rss_kib),
         );
     }
     let _ = writeln!(t);
     let _ = writeln!(
         t,
-        "CPU columns: share of one core over the run (server = the pinned server process, all its \
-         threads; other = every other process on the machine). Peak RSS: the highest 100 ms sample \
-         of the control server in its row, of polyhome in the others."
+        "control req/s: the control's run right before this one. CPU columns: share of one core \
+         over the run (server: the pinned server process, all its threads; others: every other \
+         process on the machine, plus time the hypervisor gave to other machines). Peak RSS: the \
+         highest 100 ms sample, of the control server in its row and of polyhome in the others."
     );
     let rerun: Vec<String> = rows
         .iter()
@@ -142,20 +153,20 @@ pub(super) fn report_text(
     if !rerun.is_empty() {
         let _ = writeln!(
             t,
-            "\nRun again because other processes took CPU time: {}.",
+            "\nRun again because others took CPU time: {}.",
             rerun.join("; ")
         );
     }
     let busy: Vec<&str> = rows
         .iter()
-        .filter(|r| r.usage.other_cpu.is_some_and(|c| c > BUSY_MACHINE))
+        .filter(|r| r.usage.disturbance() > BUSY_MACHINE)
         .map(|r| r.name.as_str())
         .collect();
     if !busy.is_empty() {
         let _ = writeln!(
             t,
-            "\nWARNING: other processes used more than {:.0}% of a core during: {}. Those numbers are \
-             not clean; run again on a quiet machine.",
+            "\nWARNING: others took more than {:.0}% of a core during: {}. Those numbers are not \
+             clean; run again on a quiet machine.",
             BUSY_MACHINE * 100.0,
             busy.join("; ")
         );
@@ -173,17 +184,17 @@ pub(super) fn report_text(
     for (scenario, row) in scenarios.iter().zip(polyhome_rows) {
         let (ok, what) = match scenario {
             Scenario::KeyServer => (
-                row.ratio.unwrap_or(0.0) >= KEY_SERVER_MIN_RATIO,
+                row.ratio() >= KEY_SERVER_MIN_RATIO,
                 format!(
                     "key/server >= {KEY_SERVER_MIN_RATIO} of the control: {:.2}",
-                    row.ratio.unwrap_or(0.0)
+                    row.ratio()
                 ),
             ),
             Scenario::KeyActor => (
-                row.ratio.unwrap_or(0.0) >= KEY_ACTOR_MIN_RATIO,
+                row.ratio() >= KEY_ACTOR_MIN_RATIO,
                 format!(
                     "key/actor >= {KEY_ACTOR_MIN_RATIO} of the control: {:.2}",
-                    row.ratio.unwrap_or(0.0)
+                    row.ratio()
                 ),
             ),
             Scenario::Trust => (

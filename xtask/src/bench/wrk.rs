@@ -53,6 +53,15 @@ pub struct Usage {
     /// User and system CPU time of everything else on the machine over wall time: other
     /// processes competing with the bench (0.0 on a quiet machine).
     pub other_cpu: Option<f64>,
+    /// CPU time the hypervisor gave to other machines, over wall time (0.0 when none).
+    pub steal_cpu: Option<f64>,
+}
+
+impl Usage {
+    /// Share of a core that others took: other processes and the hypervisor's steal time.
+    pub fn disturbance(&self) -> f64 {
+        self.other_cpu.unwrap_or(0.0) + self.steal_cpu.unwrap_or(0.0)
+    }
 }
 
 /// Runs wrk against `url` with `load`, sampling the server `server_pid` meanwhile.
@@ -85,7 +94,7 @@ pub fn run(
     let ticks = procfs::ticks_per_second();
     let server_cpu_before =
         procfs::cpu_ticks(server_pid).context("reading the server's CPU time")?;
-    let machine_before = procfs::machine_busy_ticks();
+    let machine_before = procfs::machine_ticks();
     let started = std::time::Instant::now();
     let child = cmd.spawn().context("starting wrk under taskset")?;
     let sampler = Sampler::start(server_pid, Some(child.id()));
@@ -94,7 +103,7 @@ pub fn run(
     let samples = sampler.finish();
     let server_cpu_after =
         procfs::cpu_ticks(server_pid).context("reading the server's CPU time")?;
-    let machine_after = procfs::machine_busy_ticks();
+    let machine_after = procfs::machine_ticks();
 
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     if !output.status.success() {
@@ -107,9 +116,13 @@ pub fn run(
     let report = parse(&stdout).with_context(|| format!("reading wrk's report:\n{stdout}"))?;
     let server_ticks = server_cpu_after - server_cpu_before;
     let other_cpu = match (machine_before, machine_after, samples.load_cpu_ticks) {
-        (Some(before), Some(after), Some(load)) => {
-            Some((after - before).saturating_sub(server_ticks + load) as f64 / ticks / wall)
-        }
+        (Some(before), Some(after), Some(load)) => Some(
+            (after.busy - before.busy).saturating_sub(server_ticks + load) as f64 / ticks / wall,
+        ),
+        _ => None,
+    };
+    let steal_cpu = match (machine_before, machine_after) {
+        (Some(before), Some(after)) => Some((after.steal - before.steal) as f64 / ticks / wall),
         _ => None,
     };
     let usage = Usage {
@@ -117,6 +130,7 @@ pub fn run(
         server_cpu: server_ticks as f64 / ticks / wall,
         load_cpu: samples.load_cpu_ticks.map(|t| t as f64 / ticks / wall),
         other_cpu,
+        steal_cpu,
     };
     Ok((report, usage))
 }

@@ -114,6 +114,7 @@ pub(crate) async fn identify(
             home_domain: cert.issuer_domain().as_str(),
             cert_pem: &cert.pem(),
             cert_serial: &cert.serial().to_hex(),
+            cert_not_after: cert.not_after() as i64,
             token_hash: &hash,
             now: now as i64,
         })
@@ -166,6 +167,7 @@ pub(crate) async fn idcert_extern(
             &session.id,
             &cert.pem(),
             &cert.serial().to_hex(),
+            cert.not_after() as i64,
             &hash,
             now as i64,
         )

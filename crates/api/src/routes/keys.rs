@@ -19,7 +19,12 @@ pub(crate) async fn server_key(
     let query: ServerKeyQuery = params::read(&req, &body)?;
     let Some(at) = query.timestamp else {
         // The common case answers from memory.
-        let body = state.identity().cert_json.clone();
+        let mut current = state.identity();
+        if current.identity.not_after() <= unix_now() {
+            let s = state.clone();
+            current = web::block(move || s.signing_identity(unix_now())).await??;
+        }
+        let body = current.cert_json.clone();
         return Ok(HttpResponse::Ok()
             .content_type(ContentType::json())
             .body(body));

@@ -155,7 +155,7 @@ pub(crate) async fn delete(
                 format!("no active session {:?}", target.as_str()),
             ));
         }
-        tracing::info!(actor = %session.actor_name, session_id = %target, "ID-Cert revoked early");
+        tracing::info!(actor = %session.actor_name, session_id = ?target.as_str(), "ID-Cert revoked early");
         Ok(())
     })
     .await??;
@@ -182,8 +182,8 @@ fn issue_and_store(
     csr: &ValidatedCsr,
     store: impl Fn(&NewSession<'_>) -> Result<bool, StoreError>,
 ) -> Result<TrustResponse, ApiError> {
-    let current = state.identity();
     let now = unix_now();
+    let current = state.signing_identity(now)?;
     let token = new_token();
     let hash = token_hash(&token);
     for _ in 0..SERIAL_ATTEMPTS {
@@ -209,7 +209,7 @@ fn issue_and_store(
         });
         match stored {
             Ok(true) => {
-                tracing::info!(%fid, session_id = %csr.session_id, %serial, "ID-Cert issued");
+                tracing::info!(%fid, session_id = ?csr.session_id.as_str(), %serial, "ID-Cert issued");
                 return Ok(TrustResponse {
                     id_cert: cert.pem,
                     token,

@@ -17,6 +17,7 @@ CREATE TABLE foreign_sessions (
     home_domain TEXT NOT NULL,
     cert_pem TEXT NOT NULL,
     cert_serial TEXT NOT NULL,
+    cert_not_after BIGINT NOT NULL,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     revoked_at BIGINT,

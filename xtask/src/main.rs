@@ -1,7 +1,7 @@
 //! Developer tasks: `cargo xtask <task>`.
 //!
 //! - `test`  — the whole test suite on SQLite, then the end-to-end suite again on PostgreSQL when
-//!   one is reachable (skipped with a note otherwise; `POLYHOME_REQUIRE_POSTGRES=1` makes that a
+//!   one is reachable (skipped with a note otherwise; `POLYHOME_TEST_REQUIRE_POSTGRES=1` makes that a
 //!   failure).
 //! - `ci`    — what CI runs: `cargo fmt --check`, clippy with `-D warnings`, then `test`.
 //! - `bench` — see `bench.rs`.
@@ -59,7 +59,7 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
 
     let url =
         std::env::var("POLYHOME_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.into());
-    let required = std::env::var("POLYHOME_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+    let required = std::env::var("POLYHOME_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
     match postgres_reachable(&url) {
         Ok(()) => {
             eprintln!("xtask: PostgreSQL pass: end-to-end suite against {url}");

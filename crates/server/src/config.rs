@@ -114,6 +114,14 @@ pub struct Loaded {
 impl Config {
     /// Defaults, overridden by `file` (if given), overridden by `POLYHOME_*` variables.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Loaded> {
+        Config::load_with_env(file, polyhome_env())
+    }
+
+    /// [`Config::load`] with the environment given as a map (tests pass their own).
+    fn load_with_env(
+        file: Option<&Path>,
+        vars: config::Map<String, String>,
+    ) -> anyhow::Result<Loaded> {
         let mut builder = config::Config::builder()
             .add_source(config::Config::try_from(&Config::default()).context("default settings")?);
         if let Some(file) = file {
@@ -126,7 +134,7 @@ impl Config {
             .prefix_separator("_")
             .separator("__")
             .try_parsing(true)
-            .source(Some(polyhome_env()));
+            .source(Some(vars));
         let merged = builder
             .add_source(env)
             .build()
@@ -244,7 +252,7 @@ mod tests {
     #[test]
     fn the_example_file_is_complete_and_known() {
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/polyhome.toml");
-        let loaded = Config::load(Some(&example)).unwrap();
+        let loaded = Config::load_with_env(Some(&example), Default::default()).unwrap();
         assert!(loaded.unknown_keys.is_empty(), "{:?}", loaded.unknown_keys);
         // Every key of the configuration appears in the example and in --help.
         let text = std::fs::read_to_string(&example).unwrap();
@@ -294,7 +302,7 @@ mod tests {
             "domain = \"example.com\"\nbogus = 1\n[certificates]\nid_cert_lifetime_secs = 60\n",
         )
         .unwrap();
-        let loaded = Config::load(Some(&file)).unwrap();
+        let loaded = Config::load_with_env(Some(&file), Default::default()).unwrap();
         assert_eq!(loaded.config.domain, "example.com");
         assert_eq!(loaded.config.certificates.id_cert_lifetime_secs, 60);
         assert_eq!(
@@ -303,7 +311,19 @@ mod tests {
         );
         assert_eq!(loaded.unknown_keys, ["bogus"]);
         std::fs::write(&file, "domain = \"not a domain\"\n").unwrap();
-        assert!(Config::load(Some(&file)).is_err());
+        assert!(Config::load_with_env(Some(&file), Default::default()).is_err());
+        // The environment overrides the file; nested keys are joined with `__`.
+        std::fs::write(&file, "domain = \"example.com\"\n").unwrap();
+        let vars = [
+            ("POLYHOME_DOMAIN", "env.example"),
+            ("POLYHOME_PASSWORD_HASHING__ITERATIONS", "3"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let loaded = Config::load_with_env(Some(&file), vars).unwrap();
+        assert_eq!(loaded.config.domain, "env.example");
+        assert_eq!(loaded.config.password_hashing.iterations, 3);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

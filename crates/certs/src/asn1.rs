@@ -62,6 +62,55 @@ pub(crate) fn directory_string(value: &der::Any) -> Option<&str> {
     }
 }
 
+/// Checks a value of one of ASN.1's character string types: not empty (X.520's
+/// DirectoryString is SIZE (1..MAX)), and only characters its type allows. Values of other
+/// types pass. The error completes "subject attribute X is …".
+pub(crate) fn check_string_value(value: &der::Any) -> Result<(), String> {
+    let bytes = value.value();
+    let (name, valid) = match value.tag() {
+        Tag::Utf8String => ("a UTF8String", std::str::from_utf8(bytes).is_ok()),
+        Tag::PrintableString => (
+            "a PrintableString",
+            bytes
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b" '()+,-./:=?".contains(&b)),
+        ),
+        Tag::Ia5String => ("an IA5String", bytes.is_ascii()),
+        Tag::VisibleString => (
+            "a VisibleString",
+            bytes.iter().all(|&b| (0x20..=0x7e).contains(&b)),
+        ),
+        Tag::NumericString => (
+            "a NumericString",
+            bytes.iter().all(|&b| b.is_ascii_digit() || b == b' '),
+        ),
+        Tag::BmpString => (
+            "a BMPString",
+            bytes.len() % 2 == 0
+                && char::decode_utf16(
+                    bytes
+                        .chunks_exact(2)
+                        .map(|pair| u16::from_be_bytes([pair[0], pair[1]])),
+                )
+                .all(|c| c.is_ok()),
+        ),
+        // T.61 has no invalid octet sequences worth telling apart here.
+        Tag::TeletexString => ("a TeletexString", true),
+        _ => return Ok(()),
+    };
+    if bytes.is_empty() {
+        return Err(format!(
+            "{name} of no characters; values are at least one character"
+        ));
+    }
+    if !valid {
+        return Err(format!(
+            "{name} holding characters that type does not allow"
+        ));
+    }
+    Ok(())
+}
+
 /// A distinguished name of one domainComponent RDN per label, left to right, each an IA5String
 /// as RFC 4519 defines the attribute. This is what `openssl req -subj /DC=example/DC=com` writes.
 pub(crate) fn domain_name<'a>(labels: impl Iterator<Item = &'a str>) -> der::Result<Name> {

@@ -201,6 +201,7 @@ pub fn parse_csr_der(der: &[u8]) -> Result<ParsedCsr, CsrError> {
                 .to_owned(),
         ));
     }
+    names::check_well_formed(&req.info.subject, subject_der.len()).map_err(CsrError::Malformed)?;
     let (key_usage, ca) = read_capabilities(&req)?;
     Ok(ParsedCsr {
         req,

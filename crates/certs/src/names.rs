@@ -139,3 +139,49 @@ pub(crate) fn components_domain(components: &[Option<&str>]) -> Result<DomainNam
         )
     })
 }
+
+/// The longest subject name an ID-CSR may have, in DER octets. A federation ID is at most 318
+/// characters and a domain at most 253; with CN, UID, one DC per label and a session ID, a
+/// polyproto subject stays under 3 KiB even for a domain of 127 one-letter labels.
+pub(crate) const MAX_SUBJECT_DER_LEN: usize = 4096;
+
+/// Checks that a subject name is well formed, down to the attributes polyproto gives no
+/// meaning to, since the ID-Cert repeats them under the server's signature: at most
+/// [`MAX_SUBJECT_DER_LEN`] octets, no empty RDN, and every value of an ASN.1 string type a
+/// non-empty string that its type allows. Values of other types are left alone. The error is
+/// a sentence about the subject.
+pub(crate) fn check_well_formed(name: &Name, der_len: usize) -> Result<(), String> {
+    if der_len > MAX_SUBJECT_DER_LEN {
+        return Err(format!(
+            "the subject name is {der_len} octets long; at most {MAX_SUBJECT_DER_LEN} are accepted"
+        ));
+    }
+    for (position, rdn) in name.0.iter().enumerate() {
+        if rdn.0.is_empty() {
+            return Err(format!(
+                "RDN {} of the subject name is empty; every RDN holds at least one attribute",
+                position + 1
+            ));
+        }
+        // CN, DC, UID and uniqueIdentifier are checked in full by `validate`, each with its
+        // own error code.
+        let others = rdn.0.iter().filter(|atv| {
+            !matches!(
+                atv.oid,
+                asn1::COMMON_NAME
+                    | asn1::DOMAIN_COMPONENT
+                    | asn1::USER_ID
+                    | asn1::UNIQUE_IDENTIFIER
+            )
+        });
+        for atv in others {
+            if let Err(why) = asn1::check_string_value(&atv.value) {
+                return Err(format!(
+                    "subject attribute {} is {why}",
+                    asn1::describe_oid(&atv.oid)
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,10 +1,11 @@
 //! ID-CSR decoding and every check of `validate`, on CSRs built in the test.
 
 use der::asn1::Null;
+use der::Tag;
 use rand::Rng;
 
 use super::*;
-use crate::parse_csr;
+use crate::{names, parse_csr};
 
 fn code(result: Result<ValidatedCsr, CsrError>) -> ErrorCode {
     refusal(result).0
@@ -154,6 +155,82 @@ fn other_subject_attributes_are_allowed() {
     rdns.insert(0, single("2.5.4.6", "CH"));
     rdns.push(single("2.5.4.11", "devices"));
     with_subject(rdns).unwrap();
+}
+
+#[test]
+fn every_subject_attribute_must_be_well_formed() {
+    // The ID-Cert repeats the whole subject under the server's signature, so attributes that
+    // polyproto gives no meaning to must still be what their types say.
+    let raw = |attribute: &str, tag: Tag, bytes: &[u8]| AttributeTypeAndValue {
+        oid: oid(attribute),
+        value: Any::new(tag, bytes).unwrap(),
+    };
+    let with_extra = |extra: RelativeDistinguishedName| {
+        let mut rdns = alice_rdns();
+        rdns.push(extra);
+        with_subject(rdns)
+    };
+    const O: &str = "2.5.4.10";
+    // Accepted: BMPString, a value that is no string at all, every PrintableString character.
+    with_extra(rdn(vec![atv_as(O, "Zürich ☃", Str::Bmp)])).unwrap();
+    with_extra(rdn(vec![raw(O, Tag::OctetString, b"\x00\xff")])).unwrap();
+    with_extra(rdn(vec![atv_as(O, "Az09 '()+,-./:=?", Str::Printable)])).unwrap();
+
+    let refused = [
+        (
+            "UTF8String that is not UTF-8",
+            raw(O, Tag::Utf8String, b"caf\xe9"),
+        ),
+        (
+            "PrintableString with '@'",
+            raw(O, Tag::PrintableString, b"a@b"),
+        ),
+        (
+            "IA5String with a high octet",
+            raw(O, Tag::Ia5String, b"\x80"),
+        ),
+        (
+            "VisibleString with a control",
+            raw(O, Tag::VisibleString, b"a\nb"),
+        ),
+        (
+            "NumericString with a letter",
+            raw(O, Tag::NumericString, b"12a"),
+        ),
+        (
+            "BMPString of odd length",
+            raw(O, Tag::BmpString, b"\x00a\x00"),
+        ),
+        (
+            "BMPString with a lone surrogate",
+            raw(O, Tag::BmpString, b"\xd8\x00"),
+        ),
+        ("empty UTF8String", raw(O, Tag::Utf8String, b"")),
+        ("empty PrintableString", raw(O, Tag::PrintableString, b"")),
+    ];
+    for (why, value) in refused {
+        let (code, message) = refusal(with_extra(rdn(vec![value])));
+        assert_eq!(code, ErrorCode::CsrMalformed, "{why}: {message}");
+        assert!(message.contains("subject attribute"), "{why}: {message}");
+    }
+
+    // polyproto's own attributes keep their own error codes.
+    let rdns = replace(CN, vec![rdn(vec![raw(CN, Tag::Utf8String, b"\xff")])]);
+    assert_eq!(code(with_subject(rdns)), ErrorCode::CsrCommonNameMismatch);
+
+    // An RDN with no attribute at all.
+    let (code, message) = refusal(with_extra(RelativeDistinguishedName(SetOfVec::new())));
+    assert_eq!(code, ErrorCode::CsrMalformed, "{message}");
+    assert!(message.contains("empty"), "{message}");
+
+    // A subject far larger than any polyproto name needs.
+    let long = "x".repeat(names::MAX_SUBJECT_DER_LEN);
+    let (code, message) = refusal(with_extra(rdn(vec![atv("2.5.4.11", &long)])));
+    assert_eq!(code, ErrorCode::CsrMalformed, "{message}");
+    assert!(message.contains("octets"), "{message}");
+    // Just under the limit is fine.
+    let fits = "x".repeat(names::MAX_SUBJECT_DER_LEN - 300);
+    with_extra(rdn(vec![atv("2.5.4.11", &fits)])).unwrap();
 }
 
 #[test]

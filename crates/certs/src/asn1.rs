@@ -86,7 +86,7 @@ pub(crate) fn check_string_value(value: &der::Any) -> Result<(), String> {
         ),
         Tag::BmpString => (
             "a BMPString",
-            bytes.len() % 2 == 0
+            bytes.len().is_multiple_of(2)
                 && char::decode_utf16(
                     bytes
                         .chunks_exact(2)

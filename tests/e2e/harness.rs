@@ -130,9 +130,15 @@ impl TestServer {
     }
 
     fn spawn(&mut self) {
+        // Light password hashing keeps the suite fast, unless the test sets its own.
+        let hashing = if self.extra_config.contains("[password_hashing]") {
+            ""
+        } else {
+            "\n[password_hashing]\nmemory_kib = 64\niterations = 1\nparallelism = 1\n"
+        };
         let config = format!(
             "domain = \"{}\"\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\nworkers = 2\n\
-             {}\n[password_hashing]\nmemory_kib = 64\niterations = 1\nparallelism = 1\n",
+             {}\n{hashing}",
             self.domain,
             self.dir.join("data").display(),
             self.database_url,

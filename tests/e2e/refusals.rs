@@ -409,3 +409,56 @@ fn oversized_get_bodies_get_the_protocol_error() {
     );
     answer.assert_error(400, "P2CORE_INVALID_BODY");
 }
+
+#[test]
+fn a_body_not_sent_in_time_gets_408_and_stores_nothing() {
+    use std::io::{Read, Write};
+
+    let server = TestServer::start_with("request_timeout_secs = 1");
+    let addr = server.base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let part = br#"{"actor_name": "slow", "auth_payload": {"#;
+    write!(
+        stream,
+        "POST {REGISTER} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: 200\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    stream.write_all(part).unwrap();
+    // The rest never comes; the server must answer on its own.
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.contains(r#""error":"P2CORE_REQUEST_TIMEOUT""#),
+        "{answer}"
+    );
+    // Nothing was stored: the name is still free.
+    assert_eq!(server.register("slow"), format!("slow@{DOMAIN}"));
+}
+
+#[test]
+fn work_slower_than_the_request_timeout_is_not_cut_off() {
+    // Password hashing far slower than the 1 s deadline: the deadline is for receiving the
+    // request, so the registration completes and is answered, rather than answered 408 and
+    // completed anyway.
+    let server = TestServer::start_with(
+        "request_timeout_secs = 1\n[password_hashing]\nmemory_kib = 65536\niterations = 40\n",
+    );
+    let started = std::time::Instant::now();
+    let answer = server.post(
+        REGISTER,
+        &json!({"actor_name": "patient", "auth_payload": {"password": PASSWORD}}),
+    );
+    let took = started.elapsed();
+    assert!(
+        took > std::time::Duration::from_secs(1),
+        "hashing took only {took:?}: the test needs it slower than the deadline"
+    );
+    assert_eq!(answer.status, 201, "{}", answer.body);
+}

@@ -2,9 +2,12 @@
 //! actix-web's own refusals (bad JSON, oversized bodies, bad query strings) into the protocol's
 //! `{"errcode", "error"}` body.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use polyhome_proto::{ErrorBody, ErrorCode};
 use polyhome_store::StoreError;
 
@@ -164,12 +167,16 @@ fn ensure_json_body<B>(
     ))
 }
 
-/// Answers 408 when the request — reading its body included — has not been answered within
-/// `deadline`, so that a client that stops sending mid-body does not hold a connection forever.
-/// For `App::wrap_fn`.
+/// Answers 408 when the client has not sent the whole request body within `deadline`, so that
+/// a client that stops sending mid-body does not hold a connection forever. For `App::wrap_fn`.
+///
+/// Only receiving is timed: once the body is in, the handler runs to its end, so a 408 never
+/// comes from a request whose work was cut off half done (or done but not reported). The work
+/// itself is bounded elsewhere: password hashing by its parameters, the database by its pool's
+/// timeout, other servers by `federation.request_timeout_secs`.
 pub fn within_deadline<S, B>(
     deadline: std::time::Duration,
-    req: actix_web::dev::ServiceRequest,
+    mut req: actix_web::dev::ServiceRequest,
     service: &S,
 ) -> impl std::future::Future<
     Output = Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error>,
@@ -182,23 +189,69 @@ where
     >,
     B: actix_web::body::MessageBody + 'static,
 {
-    // The request must not be cloned here: actix-web needs it unshared while it routes.
-    let path = req.path().to_owned();
+    let timed_out = Arc::new(AtomicBool::new(false));
+    let body = DeadlineBody {
+        inner: req.take_payload(),
+        sleep: Box::pin(tokio::time::sleep(deadline)),
+        timed_out: timed_out.clone(),
+        done: false,
+    };
+    req.set_payload(actix_web::dev::Payload::Stream {
+        payload: Box::pin(body),
+    });
     let call = service.call(req);
     async move {
-        match tokio::time::timeout(deadline, call).await {
-            Ok(response) => response.map(actix_web::dev::ServiceResponse::map_into_boxed_body),
-            Err(_) => {
-                tracing::warn!(%path, "request timed out");
-                Err(ApiError::new(
-                    ErrorCode::RequestTimeout,
-                    format!(
-                        "the request was not completed within {} s",
-                        deadline.as_secs()
-                    ),
-                )
-                .into())
-            }
+        let response = call.await?.map_into_boxed_body();
+        // Whatever an extractor made of the cut-off body (400, 413 …), the cause was the clock.
+        if timed_out.load(Ordering::Relaxed) && response.status().is_client_error() {
+            tracing::warn!(path = %response.request().path(), "request body not received in time");
+            let (req, _) = response.into_parts();
+            let error = ApiError::new(
+                ErrorCode::RequestTimeout,
+                format!(
+                    "the request body was not received within {} s",
+                    deadline.as_secs()
+                ),
+            );
+            return Ok(actix_web::dev::ServiceResponse::from_err(error, req));
         }
+        Ok(response)
+    }
+}
+
+/// A request body that ends with an error once its deadline has passed.
+struct DeadlineBody {
+    inner: actix_web::dev::Payload,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    timed_out: Arc<AtomicBool>,
+    done: bool,
+}
+
+impl futures_core::Stream for DeadlineBody {
+    type Item = Result<actix_web::web::Bytes, actix_web::error::PayloadError>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::future::Future;
+        use std::task::Poll;
+
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(item) = std::pin::Pin::new(&mut this.inner).poll_next(cx) {
+            this.done = item.is_none();
+            return Poll::Ready(item);
+        }
+        if this.sleep.as_mut().poll(cx).is_ready() {
+            this.done = true;
+            this.timed_out.store(true, Ordering::Relaxed);
+            return Poll::Ready(Some(Err(actix_web::error::PayloadError::Io(
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "request body deadline"),
+            ))));
+        }
+        Poll::Pending
     }
 }

@@ -115,7 +115,7 @@ error_codes! {
     NotFound = (404, "P2CORE_NOT_FOUND"),
     /// The route exists but not with this method; the `Allow` header lists the methods it takes.
     MethodNotAllowed = (405, "P2CORE_METHOD_NOT_ALLOWED"),
-    /// The request was not received and answered within the server's `request_timeout_secs`.
+    /// The request body was not fully received within the server's `request_timeout_secs`.
     RequestTimeout = (408, "P2CORE_REQUEST_TIMEOUT"),
     /// Something failed inside the server; the log says what.
     Internal = (500, "P2CORE_INTERNAL_ERROR"),

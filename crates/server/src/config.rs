@@ -20,7 +20,7 @@ variable POLYHOME_<KEY>, nested keys joined with '__', e.g. POLYHOME_PASSWORD_HA
                                   postgres://user:pass@host/db selects PostgreSQL
   database_pool_size = 8          most database connections kept open
   body_limit_bytes = 65536        largest request body accepted (413 above it)
-  request_timeout_secs = 60       a request, body included, not answered by then gets 408
+  request_timeout_secs = 60       a request whose body has not arrived by then gets 408
   workers = 0                     HTTP worker threads; 0 = one per available core
   log = \"info\"                    log filter (RUST_LOG syntax), e.g. \"polyhome=debug,info\"
 

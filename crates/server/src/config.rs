@@ -18,7 +18,7 @@ variable POLYHOME_<KEY>, nested keys joined with '__', e.g. POLYHOME_PASSWORD_HA
   data_dir = \"./data\"             directory for the SQLite database; created if missing
   database_url = \"\"               empty: SQLite file <data_dir>/polyhome.db;
                                   postgres://user:pass@host/db selects PostgreSQL
-  database_pool_size = 8          most database connections kept open
+  database_pool_size = 8          most database connections kept open (PostgreSQL: at least 2)
   body_limit_bytes = 65536        largest request body accepted (413 above it)
   request_timeout_secs = 60       a request whose body has not arrived by then gets 408
   workers = 0                     HTTP worker threads; 0 = one per available core
@@ -106,6 +106,7 @@ impl Default for Certificates {
 }
 
 /// A loaded configuration and the keys it did not know (reported as warnings once logging runs).
+#[derive(Debug)]
 pub struct Loaded {
     pub config: Config,
     pub unknown_keys: Vec<String>,
@@ -163,6 +164,13 @@ impl Config {
             || self.certificates.server_cert_lifetime_secs == 0
         {
             bail!("certificate lifetimes must be at least one second");
+        }
+        let postgres = self.database_url().starts_with("postgres");
+        if self.database_pool_size < 1 || (postgres && self.database_pool_size < 2) {
+            bail!(
+                "database_pool_size must be at least 1, and at least 2 with PostgreSQL: making or \
+                 loading the identity key holds one connection for a lock while another works"
+            );
         }
         if self.body_limit_bytes < 1024 {
             bail!("body_limit_bytes must be at least 1024");
@@ -310,6 +318,13 @@ mod tests {
             365 * 24 * 3600
         );
         assert_eq!(loaded.unknown_keys, ["bogus"]);
+        std::fs::write(
+            &file,
+            "database_url = \"postgres://h/db\"\ndatabase_pool_size = 1\n",
+        )
+        .unwrap();
+        let err = Config::load_with_env(Some(&file), Default::default()).unwrap_err();
+        assert!(err.to_string().contains("at least 2"), "{err}");
         std::fs::write(&file, "domain = \"not a domain\"\n").unwrap();
         assert!(Config::load_with_env(Some(&file), Default::default()).is_err());
         // The environment overrides the file; nested keys are joined with `__`.

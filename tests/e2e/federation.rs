@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::json;
 
-use crate::harness::{Answer, TestServer, PASSWORD};
+use crate::harness::{concurrently, Answer, TestServer, PASSWORD};
 use crate::openssl::{openssl, write, Key};
 
 const ALPHA: &str = "alpha.test";
@@ -278,7 +278,9 @@ fn garbage_certificates_are_refused() {
 fn a_certificate_revoked_on_alpha_is_refused_on_beta() {
     let (alpha, beta) = servers("");
     let alice = alice_on_alpha(&alpha);
-    assert_eq!(identify_with(&beta, &alice.key, &alice.cert).status, 201);
+    let on_beta = identify_with(&beta, &alice.key, &alice.cert);
+    assert_eq!(on_beta.status, 201, "{}", on_beta.body);
+    let beta_token = on_beta.body["token"].as_str().unwrap().to_owned();
 
     // Early revocation on alpha: a sensitive action, so the password is required.
     let revoke = |password: Option<&str>| {
@@ -298,7 +300,81 @@ fn a_certificate_revoked_on_alpha_is_refused_on_beta() {
         .put_with_token("/p2core/session/revoke", &alice.token)
         .assert_error(401, "P2CORE_UNAUTHORIZED");
 
+    // beta still has the session until it hears of the revocation: the actor announcing the
+    // certificate again is refused, and beta ends the session that holds it (§7.1.4).
+    beta.put_with_token("/p2core/key/server", &beta_token)
+        .assert_error(403, "P2CORE_NOT_HOME_SESSION");
+    beta.send(
+        beta.http
+            .post(beta.url("/p2core/session/idcert/extern"))
+            .bearer_auth(&beta_token)
+            .json(&json!({"id_cert": alice.cert})),
+    )
+    .assert_error(401, "P2CORE_ID_CERT_REVOKED");
+    beta.put_with_token("/p2core/session/revoke", &beta_token)
+        .assert_error(401, "P2CORE_UNAUTHORIZED");
     identify_with(&beta, &alice.key, &alice.cert).assert_error(401, "P2CORE_ID_CERT_REVOKED");
+}
+
+#[test]
+fn early_revocation_works_on_the_foreign_server_too() {
+    // §7.1.4: the revocation routes are the same on home and foreign servers.
+    let (alpha, beta) = servers("");
+    let alice = alice_on_alpha(&alpha);
+    let on_beta = identify_with(&beta, &alice.key, &alice.cert);
+    assert_eq!(on_beta.status, 201, "{}", on_beta.body);
+    let beta_token = on_beta.body["token"].as_str().unwrap().to_owned();
+    let delete = |session_id: &str| {
+        beta.send(
+            beta.http
+                .delete(beta.url(&format!("/p2core/session?session_id={session_id}")))
+                .bearer_auth(&beta_token),
+        )
+    };
+    delete("phone").assert_error(404, "P2CORE_SESSION_NOT_FOUND");
+    assert_eq!(delete("laptop").status, 204);
+    beta.put_with_token("/p2core/session/revoke", &beta_token)
+        .assert_error(401, "P2CORE_UNAUTHORIZED");
+    // Only beta's session ended: the certificate is still alice's valid one on alpha.
+    assert_eq!(
+        alpha
+            .put_with_token("/p2core/session/revoke", &alice.token)
+            .status,
+        204
+    );
+}
+
+#[test]
+fn concurrent_identifies_of_one_session_all_succeed_and_one_token_survives() {
+    let (alpha, beta) = servers("");
+    let alice = alice_on_alpha(&alpha);
+    // Signed beforehand: the openssl helper is not made for parallel use.
+    let challenges: Vec<(String, String)> = (0..20)
+        .map(|_| {
+            let c = challenge(&beta);
+            let signature = alice.key.sign_hex(&c);
+            (c, signature)
+        })
+        .collect();
+    let tokens = std::sync::Mutex::new(Vec::new());
+    let statuses = concurrently(20, 201, (409, "P2CORE_SESSION_ID_IN_USE"), |i| {
+        let (c, signature) = &challenges[i];
+        let answer = identify(&beta, c, signature, &alice.cert);
+        if answer.status == 201 {
+            let token = answer.body["token"].as_str().unwrap().to_owned();
+            tokens.lock().unwrap().push(token);
+        }
+        answer
+    });
+    assert!(statuses.iter().all(|&s| s == 201), "{statuses:?}");
+    // Each identify replaced the session before it: one token of the twenty still works.
+    let alive = tokens
+        .into_inner()
+        .unwrap()
+        .iter()
+        .filter(|token| beta.put_with_token("/p2core/session/revoke", token).status == 204)
+        .count();
+    assert_eq!(alive, 1);
 }
 
 #[test]
@@ -407,10 +483,19 @@ fn rotation_on_alpha_then_extern_on_beta() {
                 .json(&body),
         )
     };
+    // Announcing the old certificate is refused but does not end the session, which was
+    // rotated, not revoked; announcing the new one is taken, with a new token.
+    extern_(&beta_token, json!(alice.cert)).assert_error(401, "P2CORE_ID_CERT_REVOKED");
+    let kept = extern_(&beta_token, json!(new_cert));
+    assert_eq!(kept.status, 201, "{}", kept.body);
+    let kept_token = kept.body["token"].as_str().unwrap().to_owned();
+    beta.put_with_token("/p2core/session/revoke", &beta_token)
+        .assert_error(401, "P2CORE_UNAUTHORIZED");
+    // A new identify for the session replaces it again.
     let fresh = identify_with(&beta, &new_key, &new_cert);
     assert_eq!(fresh.status, 201, "{}", fresh.body);
     let beta_token2 = fresh.body["token"].as_str().unwrap().to_owned();
-    beta.put_with_token("/p2core/session/revoke", &beta_token)
+    beta.put_with_token("/p2core/session/revoke", &kept_token)
         .assert_error(401, "P2CORE_UNAUTHORIZED");
     let updated = extern_(&beta_token2, json!(new_cert));
     assert_eq!(updated.status, 201, "{}", updated.body);

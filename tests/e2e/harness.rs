@@ -23,7 +23,12 @@ static ANNOUNCE: Once = Once::new();
 
 enum Database {
     Sqlite,
-    Postgres { admin_url: String, name: String },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
+    /// Another server's database, which that server drops.
+    Shared,
 }
 
 /// A running `polyhome` process with its own data directory and database.
@@ -178,6 +183,31 @@ impl TestServer {
             Ok(addr) => self.base = format!("http://{addr}"),
             Err(_) => panic!("polyhome did not start; its log:\n{}", self.logs()),
         }
+    }
+
+    /// A second process serving the same domain from the same database (as several processes
+    /// behind one load balancer would), with its own port and data directory.
+    pub fn second_process(&self) -> TestServer {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!(
+            "polyhome-e2e-{}_{n}_{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut server = TestServer {
+            child: None,
+            base: String::new(),
+            domain: self.domain.clone(),
+            dir,
+            database: Database::Shared,
+            database_url: self.database_url.clone(),
+            extra_config: self.extra_config.clone(),
+            logs: Arc::new(Mutex::new(String::new())),
+            http: self.http.clone(),
+        };
+        server.spawn();
+        server
     }
 
     /// Stops the process and starts it again on the same data and database.

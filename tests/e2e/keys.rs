@@ -95,3 +95,47 @@ fn actor_keys_of_strangers_are_404() {
         ))
         .assert_error(400, "P2CORE_INVALID_PARAMETER");
 }
+
+#[test]
+fn a_server_key_rotated_by_one_process_is_taken_up_by_another_sharing_the_database() {
+    use crate::openssl::{openssl, write};
+
+    let a = TestServer::start();
+    let b = a.second_process();
+    a.register("alice");
+    let key = Key::ed25519(a.data_dir(), "alice");
+    let trusted = a.trust("alice", PASSWORD, &key.actor_csr("alice", "laptop"));
+    assert_eq!(trusted.status, 201, "{}", trusted.body);
+    let token = trusted.body["token"].as_str().unwrap().to_owned();
+    let old_root = a.server_cert();
+    assert_eq!(b.server_cert(), old_root);
+
+    let granted = a.cli(&["admin", "grant", "alice"]);
+    assert!(granted.status.success());
+    // Root certificates carry second-resolution times: keep the two apart.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let rotated = a.send(
+        a.http
+            .put(a.url("/p2core/key/server"))
+            .bearer_auth(&token)
+            .header("X-P2-Sensitive-Solution", PASSWORD),
+    );
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    let new_root = rotated.body.as_str().unwrap().to_owned();
+    assert_ne!(new_root, old_root);
+
+    // b signs with the new key at once: an ID-Cert it issues verifies against the new root.
+    let phone = Key::ed25519(a.data_dir(), "phone");
+    let issued = b.trust("alice", PASSWORD, &phone.actor_csr("alice", "phone"));
+    assert_eq!(issued.status, 201, "{}", issued.body);
+    let dir = a.data_dir();
+    write(dir, "new-root.pem", &new_root);
+    write(dir, "phone.pem", issued.body["id_cert"].as_str().unwrap());
+    assert_eq!(
+        openssl(dir, &["verify", "-CAfile", "new-root.pem", "phone.pem"]).trim(),
+        "phone.pem: OK"
+    );
+    // And serves the new root certificate within about a second.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(b.server_cert(), new_root);
+}

@@ -232,7 +232,8 @@ pub fn check_second_factor(
     };
     let password = password.ok_or_else(|| {
         refused(
-            "send the password in the X-P2-Sensitive-Solution header or as auth_payload.password",
+            "send the password in the X-P2-Sensitive-Solution header (routes with a JSON body \
+             also take it as auth_payload.password)",
         )
     })?;
     let stored = state.store.actor(actor)?;

@@ -226,33 +226,50 @@ impl Federation {
     }
 
     /// Asks the home server whether `cert` is, now, the valid ID-Cert of its session.
-    pub async fn check_still_valid(&self, cert: &ActorCert) -> Result<(), ApiError> {
+    pub async fn standing(&self, cert: &ActorCert) -> Result<Standing, ApiError> {
         let fid = cert.fid();
         let path = format!(
             "/p2core/key/actor/{}?session_id={}",
             encode(&fid.to_string()),
             encode(cert.session_id().as_str())
         );
-        let revoked = |why: &str| {
-            ApiError::new(
-                ErrorCode::IdCertRevoked,
-                format!("{fid}'s home server {why}"),
-            )
+        let listed: Vec<String> = match self.get_json(cert.issuer_domain(), &path).await? {
+            Some(listed) => listed,
+            None => return Ok(Standing::Ended),
         };
-        let listed: Vec<String> = self
-            .get_json(cert.issuer_domain(), &path)
-            .await?
-            .ok_or_else(|| revoked("does not know the actor"))?;
         let ours = cert.der();
-        let found = listed
-            .iter()
-            .any(|pem| der_of_pem(pem).is_some_and(|der| der == ours));
-        if found {
-            Ok(())
+        Ok(Standing::of(listed.iter().map(|pem| der_of_pem(pem)), ours))
+    }
+}
+
+/// What a home server says of an ID-Cert of one of its actors' sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// It is the session's valid ID-Cert.
+    Valid,
+    /// The session goes on with another ID-Cert (rotated, §7.1.3): foreign servers keep their
+    /// session and wait to be told the new certificate.
+    Replaced,
+    /// The session has no valid ID-Cert (revoked, §7.1.4), or the home server does not know the
+    /// actor: foreign servers end their session too.
+    Ended,
+}
+
+impl Standing {
+    /// The standing of the certificate `ours` (DER) given the DER of the certificates its home
+    /// server lists as valid for its session (`None` for one it could not read).
+    pub fn of(listed: impl Iterator<Item = Option<Vec<u8>>>, ours: &[u8]) -> Standing {
+        let mut any = false;
+        for der in listed {
+            if der.as_deref() == Some(ours) {
+                return Standing::Valid;
+            }
+            any = true;
+        }
+        if any {
+            Standing::Replaced
         } else {
-            Err(revoked(
-                "does not list this ID-Cert as the valid one of its session",
-            ))
+            Standing::Ended
         }
     }
 }

@@ -55,6 +55,17 @@ pub fn load_or_create(
     })
 }
 
+/// The newest stored identity, whatever its validity; `None` in an empty database.
+pub fn load_newest(
+    store: &Store,
+    domain: &DomainName,
+) -> Result<Option<ServerIdentity>, IdentityError> {
+    store
+        .current_server_key()?
+        .map(|stored| load(&stored, domain))
+        .transpose()
+}
+
 fn load(stored: &ServerKey, domain: &DomainName) -> Result<ServerIdentity, IdentityError> {
     let unusable = |why: String| IdentityError::Unusable {
         serial: stored.serial.clone(),

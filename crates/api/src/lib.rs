@@ -11,6 +11,7 @@ pub mod identity;
 mod params;
 mod routes;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -65,6 +66,9 @@ pub struct AppState {
     identity: RwLock<Arc<CurrentIdentity>>,
     /// Held while an expired identity key is replaced, so that it is replaced once.
     renewing: std::sync::Mutex<()>,
+    /// The UNIX second in which the identity in memory was last compared with the database's
+    /// newest, which another process sharing the database may have rotated.
+    checked_at: AtomicU64,
     /// Bounds how many password hashes run at once (one per core), so that a burst of logins
     /// queues instead of taking memory-hard hashes' memory many times over.
     hashing: tokio::sync::Semaphore,
@@ -83,6 +87,7 @@ impl AppState {
             settings,
             identity: RwLock::new(Arc::new(CurrentIdentity::new(identity))),
             renewing: std::sync::Mutex::new(()),
+            checked_at: AtomicU64::new(unix_now()),
             hashing: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             ),
@@ -104,10 +109,11 @@ impl AppState {
             .clone()
     }
 
-    /// The identity key that signs at `now`: the current one, or, once its certificate has
-    /// expired, a new one (stored first). Blocks on the database then; call it on the blocking
-    /// pool.
+    /// The identity key that signs at `now`: the database's newest (another process sharing
+    /// the database may have rotated it), or, once its certificate has expired, a new one
+    /// (stored first). Blocks on the database; call it on the blocking pool.
     pub fn signing_identity(&self, now: u64) -> Result<Arc<CurrentIdentity>, ApiError> {
+        self.follow_database(now)?;
         let current = self.identity();
         if current.identity.not_after() > now {
             return Ok(current);
@@ -126,6 +132,43 @@ impl AppState {
         .map_err(ApiError::internal)?;
         self.replace_identity(renewed);
         Ok(self.identity())
+    }
+
+    /// Whether a request serving the identity from memory should first compare it with the
+    /// database's ([`AppState::signing_identity`]): true for one caller a second, so that a
+    /// key rotated by another process is served within about a second at the cost of one
+    /// query a second.
+    pub(crate) fn identity_check_due(&self, now: u64) -> bool {
+        let last = self.checked_at.load(Ordering::Relaxed);
+        last < now
+            && self
+                .checked_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// Takes up the database's newest identity key if it is not the one in memory.
+    fn follow_database(&self, now: u64) -> Result<(), ApiError> {
+        self.checked_at.fetch_max(now, Ordering::Relaxed);
+        let newest = self.store.current_server_key_serial()?;
+        let is_current = |serial: &Option<String>| {
+            serial
+                .as_deref()
+                .is_none_or(|s| s == self.identity().identity.serial().to_hex())
+        };
+        if is_current(&newest) {
+            return Ok(());
+        }
+        let _turn = self.renewing.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(identity) =
+            identity::load_newest(&self.store, self.domain()).map_err(ApiError::internal)?
+        {
+            if identity.serial() != self.identity().identity.serial() {
+                tracing::info!(serial = %identity.serial().to_hex(), "taking up the identity key another process made");
+                self.replace_identity(identity);
+            }
+        }
+        Ok(())
     }
 
     /// Makes `identity` the one that signs from now on.

@@ -387,6 +387,19 @@ impl Store {
             .optional()?)
     }
 
+    /// The serial of [`Store::current_server_key`]: a cheap way to notice that another process
+    /// sharing the database has rotated the identity key.
+    pub fn current_server_key_serial(&self) -> Result<Option<String>> {
+        Ok(server_keys::table
+            .order((
+                server_keys::created_at.desc(),
+                server_keys::not_before.desc(),
+            ))
+            .select(server_keys::serial)
+            .first(&mut self.conn()?)
+            .optional()?)
+    }
+
     /// The root certificate valid at `at`; of several, the newest.
     pub fn server_cert_at(&self, at: i64) -> Result<Option<String>> {
         Ok(server_keys::table
@@ -590,6 +603,22 @@ impl Store {
     /// Opens a session for a foreign actor. An active session of the same actor and session ID
     /// is replaced (its token dies): the actor proved possession of the key again.
     pub fn open_foreign_session(&self, new: &NewForeignSession<'_>) -> Result<String> {
+        // Two identifies for one session may race: both find no active session to end, and the
+        // second insert meets the first's row in the unique index. Trying again ends that row
+        // like any older one, so the later identify wins, as it does when they do not overlap.
+        const ATTEMPTS: usize = 5;
+        let mut attempt = 1;
+        loop {
+            match self.try_open_foreign_session(new) {
+                Err(StoreError::Conflict(Conflict::ActiveSessionId)) if attempt < ATTEMPTS => {
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn try_open_foreign_session(&self, new: &NewForeignSession<'_>) -> Result<String> {
         let id = hex::encode(rand_id());
         let sid = hex::encode(new.session_id);
         let mut conn = self.conn()?;
@@ -662,6 +691,44 @@ impl Store {
         ))
         .execute(&mut self.conn()?)?;
         Ok(n == 1)
+    }
+
+    /// Ends the active foreign session of `fid` with this session ID (early revocation, asked
+    /// for by the actor). False if there is none.
+    pub fn revoke_foreign_session_id(&self, fid: &str, session_id: &str, now: i64) -> Result<bool> {
+        let n = diesel::update(
+            foreign_sessions::table
+                .filter(foreign_sessions::fid.eq(fid))
+                .filter(foreign_sessions::session_id_hex.eq(hex::encode(session_id)))
+                .filter(foreign_sessions::revoked_at.is_null()),
+        )
+        .set((
+            foreign_sessions::revoked_at.eq(Some(now)),
+            foreign_sessions::token_hash.eq(None::<String>),
+        ))
+        .execute(&mut self.conn()?)?;
+        Ok(n > 0)
+    }
+
+    /// Ends the active foreign sessions that hold the ID-Cert with this home domain and serial,
+    /// once its home server has said it is no longer valid (§7.1.4). Returns how many ended.
+    pub fn revoke_foreign_sessions_with_cert(
+        &self,
+        home_domain: &str,
+        cert_serial: &str,
+        now: i64,
+    ) -> Result<usize> {
+        Ok(diesel::update(
+            foreign_sessions::table
+                .filter(foreign_sessions::home_domain.eq(home_domain))
+                .filter(foreign_sessions::cert_serial.eq(cert_serial))
+                .filter(foreign_sessions::revoked_at.is_null()),
+        )
+        .set((
+            foreign_sessions::revoked_at.eq(Some(now)),
+            foreign_sessions::token_hash.eq(None::<String>),
+        ))
+        .execute(&mut self.conn()?)?)
     }
 
     /// Ends a foreign session. False if it was not active.

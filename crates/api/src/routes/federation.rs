@@ -13,6 +13,7 @@ use polyhome_store::{ChallengeUse, Conflict, NewForeignSession, StoreError};
 use rand::distributions::{Alphanumeric, DistString};
 
 use crate::auth::{new_token, token_hash, Authenticated, Caller};
+use crate::federation::Standing;
 use crate::{unix_now, ApiError, AppState};
 
 /// A new challenge string, remembered until it is used or expires.
@@ -100,7 +101,7 @@ pub(crate) async fn identify(
     let signature = decode_signature(&completed_challenge.signature)?;
     cert.verify_signature(completed_challenge.challenge.as_bytes(), &signature)
         .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
-    vouched_by_home(&state, &cert, now).await?;
+    vouched_or_ended(&state, &cert, now).await?;
 
     let token = new_token();
     let hash = token_hash(&token);
@@ -119,7 +120,15 @@ pub(crate) async fn identify(
             now: now as i64,
         })
     })
-    .await??;
+    .await?
+    .map_err(|e| match e {
+        // Only when identifies for this session keep racing past the store's retries.
+        StoreError::Conflict(Conflict::ActiveSessionId) => ApiError::new(
+            ErrorCode::SessionIdInUse,
+            "another identify for this session was being recorded at the same time; try again",
+        ),
+        other => other.into(),
+    })?;
     tracing::info!(fid = %logged_fid, "foreign actor identified");
     Ok(HttpResponse::Created().json(IdentifyResponse {
         token,
@@ -157,7 +166,7 @@ pub(crate) async fn idcert_extern(
             ),
         ));
     }
-    vouched_by_home(&state, &cert, now).await?;
+    vouched_or_ended(&state, &cert, now).await?;
 
     let token = new_token();
     let hash = token_hash(&token);
@@ -189,15 +198,56 @@ fn check_foreign_cert(pem: &str, now: u64) -> Result<ActorCert, ApiError> {
 }
 
 /// The home server's word on `cert`: signed with its key, and still the valid ID-Cert of its
-/// session. For this server's own actors, the answer is looked up instead of fetched.
-async fn vouched_by_home(
+/// session. When the home server says the session has ended (revoked, §7.1.4), every foreign
+/// session here that holds the certificate ends too, as §7.1.4 demands of any server that learns
+/// of a revocation. A certificate merely replaced by rotation ends nothing: its session waits
+/// for `idcert/extern`.
+async fn vouched_or_ended(
     state: &web::Data<AppState>,
     cert: &ActorCert,
     now: u64,
 ) -> Result<(), ApiError> {
+    let fid = cert.fid();
+    match vouched_by_home(state, cert, now).await? {
+        Standing::Valid => Ok(()),
+        Standing::Replaced => Err(ApiError::new(
+            ErrorCode::IdCertRevoked,
+            format!(
+                "{fid}'s home server lists another ID-Cert as the valid one of this session; \
+                 present that one"
+            ),
+        )),
+        Standing::Ended => {
+            let s = state.clone();
+            let (domain, serial) = (cert.issuer_domain().to_string(), cert.serial().to_hex());
+            let ended = web::block(move || {
+                s.store
+                    .revoke_foreign_sessions_with_cert(&domain, &serial, now as i64)
+            })
+            .await??;
+            if ended > 0 {
+                tracing::info!(%fid, ended, "foreign sessions ended: their ID-Cert is revoked at home");
+            }
+            Err(ApiError::new(
+                ErrorCode::IdCertRevoked,
+                format!(
+                    "{fid}'s home server lists no valid ID-Cert for this session: it was revoked"
+                ),
+            ))
+        }
+    }
+}
+
+/// The home server's word on `cert`: whether it signed it, and its [`Standing`]. For this
+/// server's own actors, the answer is looked up instead of fetched.
+async fn vouched_by_home(
+    state: &web::Data<AppState>,
+    cert: &ActorCert,
+    now: u64,
+) -> Result<Standing, ApiError> {
     if cert.issuer_domain() != state.domain() {
         state.settings.federation.check_issued_by_home(cert).await?;
-        return state.settings.federation.check_still_valid(cert).await;
+        return state.settings.federation.standing(cert).await;
     }
     let s = state.clone();
     let (at, actor, sid) = (
@@ -220,16 +270,12 @@ async fn vouched_by_home(
     let root = parse_root_cert(&root.ok_or_else(not_ours)?).map_err(ApiError::internal)?;
     cert.verify_issued_by(&root)
         .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
-    let listed = valid
-        .iter()
-        .any(|pem| parse_actor_cert(pem).is_ok_and(|c| c.der() == cert.der()));
-    if !listed {
-        return Err(ApiError::new(
-            ErrorCode::IdCertRevoked,
-            "the ID-Cert is no longer the valid one of its session",
-        ));
-    }
-    Ok(())
+    Ok(Standing::of(
+        valid
+            .iter()
+            .map(|pem| parse_actor_cert(pem).ok().map(|c| c.der().to_vec())),
+        cert.der(),
+    ))
 }
 
 /// A 64-byte Ed25519 signature, sent as hex or base64 (either alphabet, padded or not).

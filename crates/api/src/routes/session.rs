@@ -128,18 +128,44 @@ pub(crate) struct SessionQuery {
 }
 
 /// Revokes the ID-Cert of one of the caller's sessions, and with it that session and its token
-/// (§7.1.4). A sensitive action: the password is required.
+/// (§7.1.4). The same route serves home and foreign sessions, as §7.1.4 says. On the home server
+/// it is a sensitive action and the password is required; a foreign server holds no second
+/// factor of the actor's, so there the session token is enough, and only the actor's sessions
+/// on this server end.
 pub(crate) async fn delete(
     state: web::Data<AppState>,
     auth: Authenticated,
     req: HttpRequest,
     query: web::Query<SessionQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = auth.home()?;
     let target: SessionId = query
         .session_id
         .parse()
         .map_err(|e| ApiError::new(ErrorCode::InvalidParameter, format!("session_id: {e}")))?;
+    let not_found = |target: &SessionId| {
+        ApiError::new(
+            ErrorCode::SessionNotFound,
+            format!("no active session {:?}", target.as_str()),
+        )
+    };
+    let session = match auth.0 {
+        Caller::Home(session) => session,
+        Caller::Foreign(session) => {
+            let s = state.clone();
+            let fid = session.fid.clone();
+            let sid = target.clone();
+            let ended = web::block(move || {
+                s.store
+                    .revoke_foreign_session_id(&fid, sid.as_str(), unix_now() as i64)
+            })
+            .await??;
+            if !ended {
+                return Err(not_found(&target));
+            }
+            tracing::info!(fid = %session.fid, session_id = ?target.as_str(), "foreign session's ID-Cert revoked early");
+            return Ok(HttpResponse::NoContent().finish());
+        }
+    };
     let password = sensitive_solution(&req, None).map(str::to_owned);
 
     let _permit = state.hashing_permit().await?;
@@ -150,10 +176,7 @@ pub(crate) async fn delete(
             .store
             .revoke_session_id(&session.actor_name, target.as_str(), unix_now() as i64)?
         {
-            return Err(ApiError::new(
-                ErrorCode::SessionNotFound,
-                format!("no active session {:?}", target.as_str()),
-            ));
+            return Err(not_found(&target));
         }
         tracing::info!(actor = %session.actor_name, session_id = ?target.as_str(), "ID-Cert revoked early");
         Ok(())

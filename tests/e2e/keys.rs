@@ -139,3 +139,44 @@ fn a_server_key_rotated_by_one_process_is_taken_up_by_another_sharing_the_databa
     std::thread::sleep(std::time::Duration::from_millis(1100));
     assert_eq!(b.server_cert(), new_root);
 }
+
+#[test]
+fn actor_certs_changed_by_another_process_are_seen_within_about_a_second() {
+    // Processes sharing a database keep actors' current ID-Certs in memory; each notices the
+    // others' changes through the database within about a second.
+    let a = TestServer::start();
+    let b = a.second_process();
+    a.register("alice");
+    let path = format!("/p2core/key/actor/alice@{DOMAIN}");
+    assert_eq!(a.get(&path).body, json!([]));
+    assert_eq!(b.get(&path).body, json!([]));
+
+    let key = Key::ed25519(a.data_dir(), "alice");
+    let trusted = b.trust("alice", PASSWORD, &key.actor_csr("alice", "laptop"));
+    assert_eq!(trusted.status, 201, "{}", trusted.body);
+    let cert = trusted.body["id_cert"].clone();
+    // The process that made the change answers with it at once …
+    assert_eq!(b.get(&path).body, json!([cert]));
+    // … the other one within about a second.
+    let seen = |server: &TestServer, expected: serde_json::Value| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        loop {
+            if server.get(&path).body == expected {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    assert!(seen(&a, json!([cert])), "a never listed the new ID-Cert");
+
+    let token = trusted.body["token"].as_str().unwrap();
+    assert_eq!(
+        b.put_with_token("/p2core/session/revoke", token).status,
+        204
+    );
+    assert_eq!(b.get(&path).body, json!([]));
+    assert!(seen(&a, json!([])), "a kept listing a revoked ID-Cert");
+}

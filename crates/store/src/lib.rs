@@ -9,6 +9,7 @@
 //! by the database's unique constraints, not by read-then-write sequences, so each write is one
 //! statement and needs no transaction.
 
+mod cache;
 mod schema;
 
 use std::time::Duration;
@@ -19,7 +20,9 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnectio
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use schema::{actors, challenges, foreign_sessions, id_certs, server_keys};
+use cache::CertCache;
+pub use cache::{CachedCert, CurrentCerts};
+use schema::{actors, cert_generation, challenges, foreign_sessions, id_certs, server_keys};
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
@@ -249,6 +252,7 @@ impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for ConnectionSetup
 pub struct Store {
     pool: Pool<ConnectionManager<AnyConnection>>,
     backend: Backend,
+    certs: std::sync::Arc<CertCache>,
 }
 
 impl std::fmt::Debug for Store {
@@ -293,7 +297,15 @@ impl Store {
             .connection_customizer(Box::new(ConnectionSetup))
             .build(ConnectionManager::new(url))
             .map_err(|e| open_err(&e))?;
-        Ok(Store { pool, backend })
+        let generation = read_generation(&mut *pool.get().map_err(|e| open_err(&e))?)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        Ok(Store {
+            pool,
+            backend,
+            certs: std::sync::Arc::new(CertCache::new(generation, now)),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -422,32 +434,57 @@ impl Store {
     /// Stores a new ID-Cert as the active certificate of its session, with its token hash.
     /// Fails with `Conflict::ActiveSessionId` when the actor has an active session with that ID.
     pub fn create_session(&self, new: &NewSession<'_>) -> Result<()> {
-        let mut conn = self.conn()?;
-        // A session whose ID-Cert has expired is over: its session ID is free (§7.1.1.3). It
-        // counts as revoked at its expiry, so history queries are unchanged.
-        diesel::update(
-            id_certs::table
-                .filter(id_certs::actor_name.eq(new.actor_name))
-                .filter(id_certs::session_id_hex.eq(hex::encode(new.session_id)))
-                .filter(id_certs::revoked_at.is_null())
-                .filter(id_certs::not_after.lt(new.issued_at)),
-        )
-        .set((
-            id_certs::revoked_at.eq(id_certs::not_after.nullable()),
-            id_certs::token_hash.eq(None::<String>),
-        ))
-        .execute(&mut conn)?;
-        insert_session(&mut conn, new)
-            .map(drop)
-            .map_err(session_conflict)
+        self.changing_certs(Some(new.actor_name), |conn| {
+            // A session whose ID-Cert has expired is over: its session ID is free (§7.1.1.3).
+            // It counts as revoked at its expiry, so history queries are unchanged.
+            diesel::update(
+                id_certs::table
+                    .filter(id_certs::actor_name.eq(new.actor_name))
+                    .filter(id_certs::session_id_hex.eq(hex::encode(new.session_id)))
+                    .filter(id_certs::revoked_at.is_null())
+                    .filter(id_certs::not_after.lt(new.issued_at)),
+            )
+            .set((
+                id_certs::revoked_at.eq(id_certs::not_after.nullable()),
+                id_certs::token_hash.eq(None::<String>),
+            ))
+            .execute(conn)?;
+            insert_session(conn, new)?;
+            Ok(())
+        })
+        .map_err(session_conflict)
+    }
+
+    /// Runs `change`, a change to ID-Certs, in a transaction that also moves the
+    /// `cert_generation` counter; afterwards (committed or not) drops `actor`'s cached
+    /// certificates (`None`: everyone's).
+    fn changing_certs<T>(
+        &self,
+        actor: Option<&str>,
+        change: impl FnOnce(&mut AnyConnection) -> QueryResult<T>,
+    ) -> std::result::Result<T, DieselError> {
+        let mut conn = self.conn().map_err(|e| match e {
+            StoreError::Database(e) => e,
+            other => DieselError::QueryBuilderError(other.to_string().into()),
+        })?;
+        let result = conn.transaction::<_, DieselError, _>(|conn| {
+            let value = change(conn)?;
+            diesel::update(cert_generation::table.find(1))
+                .set(cert_generation::generation.eq(cert_generation::generation + 1))
+                .execute(conn)?;
+            Ok((value, read_generation_query(conn)?))
+        });
+        self.certs.forget(actor);
+        let (value, generation) = result?;
+        self.certs.changed_to(generation);
+        Ok(value)
     }
 
     /// Replaces the active ID-Cert of a session with a new one (key rotation, §7.1.3): the old
     /// certificate is revoked and its token dies, in the same transaction as the insert. False,
     /// with nothing changed, if the old certificate was no longer active.
     pub fn rotate_session(&self, old_serial: &str, new: &NewSession<'_>) -> Result<bool> {
-        let mut conn = self.conn()?;
-        conn.transaction(|conn| {
+        self.changing_certs(Some(new.actor_name), |conn| {
             if revoke_by_serial(conn, old_serial, new.issued_at)? == 0 {
                 return Ok(false);
             }
@@ -460,17 +497,19 @@ impl Store {
     /// Revokes the actor's active session with this session ID (early revocation, §7.1.4).
     /// False if there is none.
     pub fn revoke_session_id(&self, actor: &str, session_id: &str, now: i64) -> Result<bool> {
-        let n = diesel::update(
-            id_certs::table
-                .filter(id_certs::actor_name.eq(actor))
-                .filter(id_certs::session_id_hex.eq(hex::encode(session_id)))
-                .filter(id_certs::revoked_at.is_null()),
-        )
-        .set((
-            id_certs::revoked_at.eq(Some(now)),
-            id_certs::token_hash.eq(None::<String>),
-        ))
-        .execute(&mut self.conn()?)?;
+        let n = self.changing_certs(Some(actor), |conn| {
+            diesel::update(
+                id_certs::table
+                    .filter(id_certs::actor_name.eq(actor))
+                    .filter(id_certs::session_id_hex.eq(hex::encode(session_id)))
+                    .filter(id_certs::revoked_at.is_null()),
+            )
+            .set((
+                id_certs::revoked_at.eq(Some(now)),
+                id_certs::token_hash.eq(None::<String>),
+            ))
+            .execute(conn)
+        })?;
         Ok(n > 0)
     }
 
@@ -502,16 +541,15 @@ impl Store {
     /// Ends the session of the ID-Cert with this serial: the token dies and the session ID is
     /// free again. False if it was not active.
     pub fn revoke_session(&self, serial: &str, now: i64) -> Result<bool> {
-        let n = diesel::update(
-            id_certs::table
-                .find(serial)
-                .filter(id_certs::revoked_at.is_null()),
-        )
-        .set((
-            id_certs::revoked_at.eq(Some(now)),
-            id_certs::token_hash.eq(None::<String>),
-        ))
-        .execute(&mut self.conn()?)?;
+        let actor: Option<String> = id_certs::table
+            .find(serial)
+            .select(id_certs::actor_name)
+            .first(&mut self.conn()?)
+            .optional()?;
+        let Some(actor) = actor else {
+            return Ok(false);
+        };
+        let n = self.changing_certs(Some(&actor), |conn| revoke_by_serial(conn, serial, now))?;
         Ok(n == 1)
     }
 
@@ -539,6 +577,53 @@ impl Store {
             query = query.filter(id_certs::session_id_hex.eq(hex::encode(sid)));
         }
         Ok(query.load(&mut self.conn()?)?)
+    }
+
+    /// The actor's ID-Certs valid at `now` from memory, if they are there: no I/O, for async
+    /// callers. `None` means: ask [`Store::current_certs`].
+    pub fn cached_certs(&self, actor: &str, now: i64) -> Option<CurrentCerts> {
+        self.certs.get(actor, now)
+    }
+
+    /// The actor's unrevoked, unexpired ID-Certs (`None` if no such actor), loaded into memory
+    /// for [`Store::cached_certs`]. Also notices changes other processes made.
+    pub fn current_certs(&self, actor: &str, now: i64) -> Result<Option<CurrentCerts>> {
+        let mut conn = self.conn()?;
+        self.certs.saw_generation(read_generation(&mut conn)?);
+        let epoch = self.certs.epoch();
+        let exists = actors::table
+            .find(actor)
+            .select(actors::name)
+            .first::<String>(&mut conn)
+            .optional()?
+            .is_some();
+        if !exists {
+            return Ok(None);
+        }
+        let rows: Vec<(String, i64, i64, String)> = id_certs::table
+            .filter(id_certs::actor_name.eq(actor))
+            .filter(id_certs::revoked_at.is_null())
+            .filter(id_certs::not_after.ge(now))
+            .order((id_certs::not_before.asc(), id_certs::issued_at.asc()))
+            .select((
+                id_certs::session_id_hex,
+                id_certs::not_before,
+                id_certs::not_after,
+                id_certs::cert_pem,
+            ))
+            .load(&mut conn)?;
+        let certs = CurrentCerts(
+            rows.into_iter()
+                .map(|(sid, not_before, not_after, pem)| CachedCert {
+                    session_id: decode_session_id(&sid),
+                    not_before,
+                    not_after,
+                    pem,
+                })
+                .collect(),
+        );
+        self.certs.insert(actor, certs.clone(), epoch);
+        Ok(Some(certs))
     }
 
     /// How many ID-Certs the actor was ever issued (for tests and diagnostics).
@@ -745,6 +830,17 @@ impl Store {
         .execute(&mut self.conn()?)?;
         Ok(n == 1)
     }
+}
+
+fn read_generation(conn: &mut AnyConnection) -> Result<i64> {
+    Ok(read_generation_query(conn)?)
+}
+
+fn read_generation_query(conn: &mut AnyConnection) -> QueryResult<i64> {
+    cert_generation::table
+        .find(1)
+        .select(cert_generation::generation)
+        .first(conn)
 }
 
 fn insert_session(conn: &mut AnyConnection, new: &NewSession<'_>) -> QueryResult<usize> {

@@ -34,6 +34,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    cert_generation (id) {
+        id -> Integer,
+        generation -> BigInt,
+    }
+}
+
 diesel::joinable!(id_certs -> actors (actor_name));
 diesel::allow_tables_to_appear_in_same_query!(
     actors,

@@ -70,8 +70,26 @@ pub(crate) async fn actor_keys(
         ),
         None => None,
     };
+    let actor = fid.actor.to_string();
+    let sid = session_id.as_ref().map(SessionId::as_str);
+    if query.timestamp.is_none() {
+        // Now: from memory when the actor's certificates are there, else loaded into it.
+        let now = to_db_time(unix_now())?;
+        let current = match state.store.cached_certs(&actor, now) {
+            Some(current) => current,
+            None => {
+                let s = state.clone();
+                let actor = actor.clone();
+                web::block(move || s.store.current_certs(&actor, now))
+                    .await??
+                    .ok_or_else(not_here)?
+            }
+        };
+        let certs: Vec<&str> = current.valid_at(now, sid).collect();
+        return Ok(HttpResponse::Ok().json(certs));
+    }
     let at = to_db_time(query.timestamp.unwrap_or_else(unix_now))?;
-    let (s, actor) = (state.clone(), fid.actor.to_string());
+    let s = state.clone();
     let certs = web::block(move || -> Result<Option<Vec<String>>, ApiError> {
         if s.store.actor(&actor)?.is_none() {
             return Ok(None);

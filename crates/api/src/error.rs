@@ -189,21 +189,31 @@ where
     >,
     B: actix_web::body::MessageBody + 'static,
 {
-    let timed_out = Arc::new(AtomicBool::new(false));
-    let body = DeadlineBody {
-        inner: req.take_payload(),
-        sleep: Box::pin(tokio::time::sleep(deadline)),
-        timed_out: timed_out.clone(),
-        done: false,
-    };
-    req.set_payload(actix_web::dev::Payload::Stream {
-        payload: Box::pin(body),
+    // Most requests (every GET of a key) have no body: they need no clock.
+    let headers = req.headers();
+    let has_body = headers.contains_key(actix_web::http::header::TRANSFER_ENCODING)
+        || headers
+            .get(actix_web::http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    let timed_out = has_body.then(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let body = DeadlineBody {
+            inner: req.take_payload(),
+            sleep: Box::pin(tokio::time::sleep(deadline)),
+            timed_out: flag.clone(),
+            done: false,
+        };
+        req.set_payload(actix_web::dev::Payload::Stream {
+            payload: Box::pin(body),
+        });
+        flag
     });
     let call = service.call(req);
     async move {
         let response = call.await?.map_into_boxed_body();
         // Whatever an extractor made of the cut-off body (400, 413 …), the cause was the clock.
-        if timed_out.load(Ordering::Relaxed) && response.status().is_client_error() {
+        let cut_off = timed_out.is_some_and(|flag| flag.load(Ordering::Relaxed));
+        if cut_off && response.status().is_client_error() {
             tracing::warn!(path = %response.request().path(), "request body not received in time");
             let (req, _) = response.into_parts();
             let error = ApiError::new(

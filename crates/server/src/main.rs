@@ -103,15 +103,19 @@ fn serve(config_file: Option<PathBuf>) -> anyhow::Result<()> {
     let deadline = std::time::Duration::from_secs(config.request_timeout_secs);
     let workers = config.workers;
     let listen = config.listen;
+    let access_log = tracing::enabled!(target: "polyhome::http", tracing::Level::INFO);
     actix_web::rt::System::new().block_on(async move {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(polyhome_api::protocol_error_bodies())
                 .wrap_fn(move |req, srv| polyhome_api::within_deadline(deadline, req, srv))
-                .wrap(
+                // The access log costs a formatted line per request even when its level is off,
+                // so it is only installed when it will be written.
+                .wrap(actix_web::middleware::Condition::new(
+                    access_log,
                     actix_web::middleware::Logger::new("%r %s %b %Dms")
                         .log_target("polyhome::http"),
-                )
+                ))
                 .configure(polyhome_api::configure(state.clone(), body_limit))
         });
         if workers > 0 {

@@ -28,6 +28,8 @@ const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 /// The PostgreSQL advisory lock that serializes migrations and [`Store::exclusively`].
 const STARTUP_LOCK: i64 = 0x706f_6c79_686f_6d65; // "polyhome"
+/// First key of the advisory locks that let identifies of one foreign session take turns.
+const FOREIGN_SESSION_LOCKS: i32 = 0x7032_6673; // "p2fs"
 
 /// One connection to either backend; diesel generates the dispatch.
 #[derive(diesel::MultiConnection)]
@@ -689,8 +691,11 @@ impl Store {
     /// is replaced (its token dies): the actor proved possession of the key again.
     pub fn open_foreign_session(&self, new: &NewForeignSession<'_>) -> Result<String> {
         // Two identifies for one session may race: both find no active session to end, and the
-        // second insert meets the first's row in the unique index. Trying again ends that row
-        // like any older one, so the later identify wins, as it does when they do not overlap.
+        // second insert meets the first's row in the unique index. On PostgreSQL the transaction
+        // first takes a lock on the session's key, so identifies of one session take turns and
+        // each ends the row of the one before. SQLite takes turns anyway (one writer at a time).
+        // Should a conflict still come through, trying again ends that row like any older one,
+        // so the later identify wins, as it does when they do not overlap.
         const ATTEMPTS: usize = 5;
         let mut attempt = 1;
         loop {
@@ -708,6 +713,14 @@ impl Store {
         let sid = hex::encode(new.session_id);
         let mut conn = self.conn()?;
         conn.transaction(|conn| {
+            if let AnyConnection::Postgres(pg) = &mut **conn {
+                // Held until the transaction ends. The two-key form has its own key space, apart
+                // from the single-key STARTUP_LOCK.
+                diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+                    .bind::<diesel::sql_types::Integer, _>(FOREIGN_SESSION_LOCKS)
+                    .bind::<diesel::sql_types::Text, _>(format!("{}/{sid}", new.fid))
+                    .execute(pg)?;
+            }
             diesel::update(
                 foreign_sessions::table
                     .filter(foreign_sessions::fid.eq(new.fid))

@@ -406,6 +406,62 @@ fn an_unreachable_home_server_gets_an_answer_within_the_timeout() {
     drop(silent);
 }
 
+/// A TCP proxy to `target` that holds every chunk a client sends for `delay` before passing
+/// it on: each request to the server behind it answers `delay` late, connection reuse or not.
+fn slow_proxy(target: &str, delay: Duration) -> String {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let target = target.trim_start_matches("http://").to_owned();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let Ok(mut server) = TcpStream::connect(&target) else {
+                return;
+            };
+            let (mut client_back, mut server_back) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || std::io::copy(&mut server_back, &mut client_back));
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16 * 1024];
+                while let Ok(n @ 1..) = client.read(&mut buf) {
+                    std::thread::sleep(delay);
+                    if server.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn the_federation_timeout_bounds_the_home_servers_whole_answer() {
+    // Each of the two requests to alpha (its certificate, then the session's standing) answers
+    // within beta's 3 s timeout, but together they take 4 s: still a timeout, not a 4 s wait.
+    let alpha = TestServer::start_for(ALPHA, "[federation]\nallow_private_addresses = true\n");
+    let proxy = slow_proxy(&alpha.base, Duration::from_secs(2));
+    let beta = TestServer::start_for(
+        BETA,
+        &format!(
+            "[federation]\nallow_private_addresses = true\nrequest_timeout_secs = 3\n\
+             [federation.hosts]\n\"{ALPHA}\" = \"{proxy}\"\n"
+        ),
+    );
+    let alice = alice_on_alpha(&alpha);
+    let c = challenge(&beta);
+    let signature = alice.key.sign_hex(&c);
+    let started = Instant::now();
+    identify(&beta, &c, &signature, &alice.cert).assert_error(504, "P2CORE_HOME_SERVER_TIMEOUT");
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(3800),
+        "the request took {took:?} with a 3 s timeout"
+    );
+}
+
 #[test]
 fn private_addresses_are_refused_unless_allowed() {
     let alpha = TestServer::start_for(ALPHA, "");

@@ -154,13 +154,7 @@ impl Federation {
     fn request_error(&self, domain: &DomainName, err: reqwest::Error) -> ApiError {
         tracing::warn!(%domain, error = %err, "home server request failed");
         if err.is_timeout() {
-            ApiError::new(
-                ErrorCode::HomeServerTimeout,
-                format!(
-                    "the home server of {domain} did not answer within {} s",
-                    self.settings.request_timeout_secs
-                ),
-            )
+            self.timeout(domain)
         } else {
             let mut cause: &dyn std::error::Error = &err;
             while let Some(inner) = cause.source() {
@@ -205,7 +199,7 @@ impl Federation {
     /// Checks that `cert` was signed by its home server: with a cached root certificate of
     /// that server if one verifies it, else with the one the server names for the time the
     /// certificate was issued (fetched once).
-    pub async fn check_issued_by_home(&self, cert: &ActorCert) -> Result<(), ApiError> {
+    async fn check_issued_by_home(&self, cert: &ActorCert) -> Result<(), ApiError> {
         let domain = cert.issuer_domain().clone();
         let cached: Vec<Arc<RootCert>> = {
             let ttl = Duration::from_secs(self.settings.cert_cache_secs);
@@ -225,8 +219,37 @@ impl Federation {
             .map_err(|e| ApiError::new(e.code(), e.to_string()))
     }
 
+    /// The home server's whole word on `cert`: [`Federation::check_issued_by_home`], then
+    /// [`Federation::standing`], together within one `request_timeout_secs`, so that an identify
+    /// waits on the home server no longer than that however its requests are spread.
+    pub async fn vouch(&self, cert: &ActorCert) -> Result<Standing, ApiError> {
+        let limit = Duration::from_secs(self.settings.request_timeout_secs.max(1));
+        let word = async {
+            self.check_issued_by_home(cert).await?;
+            self.standing(cert).await
+        };
+        match tokio::time::timeout(limit, word).await {
+            Ok(answer) => answer,
+            Err(_) => {
+                let domain = cert.issuer_domain();
+                tracing::warn!(%domain, "home server did not answer in time");
+                Err(self.timeout(domain))
+            }
+        }
+    }
+
+    fn timeout(&self, domain: &DomainName) -> ApiError {
+        ApiError::new(
+            ErrorCode::HomeServerTimeout,
+            format!(
+                "the home server of {domain} did not answer within {} s",
+                self.settings.request_timeout_secs
+            ),
+        )
+    }
+
     /// Asks the home server whether `cert` is, now, the valid ID-Cert of its session.
-    pub async fn standing(&self, cert: &ActorCert) -> Result<Standing, ApiError> {
+    async fn standing(&self, cert: &ActorCert) -> Result<Standing, ApiError> {
         let fid = cert.fid();
         let path = format!(
             "/p2core/key/actor/{}?session_id={}",

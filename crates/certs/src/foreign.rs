@@ -485,9 +485,10 @@ impl ActorCert {
     }
 
     /// Whether `root` issued this certificate: the issuer name is `root`'s subject byte for
-    /// byte, and the signature over the TBSCertificate as received verifies strictly
-    /// (§7.2.1: no malleable signatures) under `root`'s key. Else
-    /// [`ForeignCertError::NotSignedByHomeServer`].
+    /// byte, the signature over the TBSCertificate as received verifies strictly (§7.2.1: no
+    /// malleable signatures) under `root`'s key, and the certificate's validity lies within
+    /// `root`'s (§7.1: a home server issues no ID-Cert that outlives its own certificate).
+    /// Else [`ForeignCertError::NotSignedByHomeServer`].
     pub fn verify_issued_by(&self, root: &RootCert) -> Result<(), ForeignCertError> {
         if self.fields.issuer_der != root.fields.subject_der {
             return Err(ForeignCertError::NotSignedByHomeServer(format!(
@@ -507,6 +508,17 @@ impl ActorCert {
                  certificate's Ed25519 key"
                     .to_owned(),
             ));
+        }
+        let (inner, outer) = (&self.fields, &root.fields);
+        if inner.not_before < outer.not_before || inner.not_after > outer.not_after {
+            return Err(ForeignCertError::NotSignedByHomeServer(format!(
+                "its validity ({} to {}) is not within the validity of the home server \
+                 certificate that signed it ({} to {}), which §7.1 demands",
+                time(inner.not_before),
+                time(inner.not_after),
+                time(outer.not_before),
+                time(outer.not_after)
+            )));
         }
         Ok(())
     }

@@ -42,7 +42,8 @@ variable POLYHOME_<KEY>, nested keys joined with '__', e.g. POLYHOME_PASSWORD_HA
 
   [federation]                    reaching other home servers
   allow_private_addresses = false allow requests to loopback and private addresses
-  request_timeout_secs = 10       a request to another server ends after this long
+  request_timeout_secs = 10       asking another server (all requests of one check) ends
+                                  after this long
   max_response_bytes = 1048576    largest answer read from another server
   cert_cache_secs = 3600          how long another server's root certificate is kept
   [federation.hosts]              base URL per domain instead of https://<domain>, e.g.

@@ -246,8 +246,7 @@ async fn vouched_by_home(
     now: u64,
 ) -> Result<Standing, ApiError> {
     if cert.issuer_domain() != state.domain() {
-        state.settings.federation.check_issued_by_home(cert).await?;
-        return state.settings.federation.standing(cert).await;
+        return state.settings.federation.vouch(cert).await;
     }
     let s = state.clone();
     let (at, actor, sid) = (

@@ -493,6 +493,31 @@ fn issuer_domain_must_be_the_uid_domain() {
     assert!(message.contains("byte for byte"), "{message}");
 }
 
+#[test]
+fn validity_must_lie_within_the_home_server_certificate() {
+    let root = CertBuilder::root();
+    let parsed_root = root.parse_root().unwrap();
+    let mut actor = CertBuilder::actor(&root);
+    // Exactly the root's validity is still within it.
+    actor.not_before = root.not_before;
+    actor.not_after = root.not_after;
+    actor
+        .parse()
+        .unwrap()
+        .verify_issued_by(&parsed_root)
+        .unwrap();
+    for (not_before, not_after) in [
+        (root.not_before - 1, NOW),
+        (NOW, root.not_after + 1),
+        (root.not_before - YEAR, root.not_after + YEAR),
+    ] {
+        actor.not_before = not_before;
+        actor.not_after = not_after;
+        let message = not_signed(actor.parse().unwrap().verify_issued_by(&parsed_root));
+        assert!(message.contains("not within the validity"), "{message}");
+    }
+}
+
 // --- Actor certificate structure ----------------------------------------------------------------
 
 #[test]

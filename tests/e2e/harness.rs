@@ -233,6 +233,21 @@ impl TestServer {
             .expect("run polyhome")
     }
 
+    /// On PostgreSQL, ends every connection the server holds to its database (as a database
+    /// restart or a network cut would) and returns true; on SQLite, false.
+    pub fn cut_database_connections(&self) -> bool {
+        let Database::Postgres { admin_url, name } = &self.database else {
+            return false;
+        };
+        let mut admin = diesel::PgConnection::establish(admin_url).unwrap();
+        admin
+            .batch_execute(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            ))
+            .unwrap();
+        true
+    }
+
     /// Everything the server has logged so far.
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().clone()

@@ -217,3 +217,20 @@ fn identity_and_sessions_survive_a_restart() {
         204
     );
 }
+
+#[test]
+fn lost_database_connections_are_replaced_without_an_error() {
+    let server = TestServer::start();
+    server.register("alice");
+    if !server.cut_database_connections() {
+        eprintln!("SQLite has no connection to lose; this test checks PostgreSQL only");
+        return;
+    }
+    // Every pooled connection is dead now; each request gets a fresh one.
+    server.register("bob");
+    let key = Key::ed25519(server.data_dir(), "bob");
+    let answer = server.trust("bob", PASSWORD, &key.actor_csr("bob", "s"));
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let listed = server.get(&format!("/p2core/key/actor/bob@{DOMAIN}"));
+    assert_eq!(listed.body, json!([answer.body["id_cert"]]));
+}

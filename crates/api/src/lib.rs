@@ -134,8 +134,8 @@ impl AppState {
         Ok(self.identity())
     }
 
-    /// Whether a request serving the identity from memory should first compare it with the
-    /// database's ([`AppState::signing_identity`]): true for one caller a second, so that a
+    /// Whether a request serving the identity from memory should have it compared with the
+    /// database's ([`AppState::follow_database`]): true for one caller a second, so that a
     /// key rotated by another process is served within about a second at the cost of one
     /// query a second.
     pub(crate) fn identity_check_due(&self, now: u64) -> bool {
@@ -148,7 +148,7 @@ impl AppState {
     }
 
     /// Takes up the database's newest identity key if it is not the one in memory.
-    fn follow_database(&self, now: u64) -> Result<(), ApiError> {
+    pub(crate) fn follow_database(&self, now: u64) -> Result<(), ApiError> {
         self.checked_at.fetch_max(now, Ordering::Relaxed);
         let newest = self.store.current_server_key_serial()?;
         let is_current = |serial: &Option<String>| {

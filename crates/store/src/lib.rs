@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, PooledConnection, R2D2Connection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
@@ -80,7 +80,27 @@ pub enum StoreError {
     Open(String),
     /// The database refused or failed a statement.
     #[error("database error: {0}")]
-    Database(#[from] DieselError),
+    Database(DieselError),
+}
+
+impl From<DieselError> for StoreError {
+    /// A connection that broke, or a database too busy to take a write in time, is
+    /// [`StoreError::Unavailable`] (worth trying again); any other failure is
+    /// [`StoreError::Database`].
+    fn from(err: DieselError) -> Self {
+        match &err {
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => StoreError::Unavailable(info.message().to_owned()),
+            DieselError::DatabaseError(_, info)
+                if info.message().contains("database is locked") =>
+            {
+                StoreError::Unavailable(info.message().to_owned())
+            }
+            _ => StoreError::Database(err),
+        }
+    }
 }
 
 /// Which uniqueness rule a write broke.
@@ -230,6 +250,40 @@ struct IdCertRow<'a> {
     token_hash: Option<&'a str>,
 }
 
+/// Opens pooled connections to the one backend the URL names. (diesel's own manager tries
+/// every backend of [`AnyConnection`] and, when the database is down, reports only that the
+/// URL fits none of them; this one passes on the backend's own reason.)
+#[derive(Debug)]
+struct Connector {
+    url: String,
+    backend: Backend,
+}
+
+impl ManageConnection for Connector {
+    type Connection = AnyConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> std::result::Result<AnyConnection, Self::Error> {
+        match self.backend {
+            Backend::Sqlite => {
+                diesel::SqliteConnection::establish(&self.url).map(AnyConnection::Sqlite)
+            }
+            Backend::Postgres => {
+                diesel::PgConnection::establish(&self.url).map(AnyConnection::Postgres)
+            }
+        }
+        .map_err(diesel::r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> std::result::Result<(), Self::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
 /// Settings applied to every pooled connection.
 #[derive(Debug)]
 struct ConnectionSetup;
@@ -249,10 +303,28 @@ impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for ConnectionSetup
     }
 }
 
+/// Logs a failure to open a pooled connection, saying what it means for requests.
+#[derive(Debug)]
+struct LogConnectFailure;
+
+impl diesel::r2d2::HandleError<diesel::r2d2::Error> for LogConnectFailure {
+    fn handle_error(&self, error: diesel::r2d2::Error) {
+        tracing::warn!(
+            %error,
+            "cannot open a database connection; requests that need one wait up to {} s for it, \
+             then get 503 P2CORE_UNAVAILABLE",
+            CONNECTION_TIMEOUT.as_secs()
+        );
+    }
+}
+
+/// How long a request waits for a pooled connection.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A pool of connections to the database.
 #[derive(Clone)]
 pub struct Store {
-    pool: Pool<ConnectionManager<AnyConnection>>,
+    pool: Pool<Connector>,
     backend: Backend,
     certs: std::sync::Arc<CertCache>,
 }
@@ -295,9 +367,13 @@ impl Store {
         let pool = Pool::builder()
             .max_size(pool_size.max(1))
             .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(10))
+            .connection_timeout(CONNECTION_TIMEOUT)
             .connection_customizer(Box::new(ConnectionSetup))
-            .build(ConnectionManager::new(url))
+            .error_handler(Box::new(LogConnectFailure))
+            .build(Connector {
+                url: url.to_owned(),
+                backend,
+            })
             .map_err(|e| open_err(&e))?;
         let generation = read_generation(&mut *pool.get().map_err(|e| open_err(&e))?)?;
         let now = std::time::SystemTime::now()
@@ -337,7 +413,7 @@ impl Store {
         result
     }
 
-    fn conn(&self) -> Result<PooledConnection<ConnectionManager<AnyConnection>>> {
+    fn conn(&self) -> Result<PooledConnection<Connector>> {
         self.pool
             .get()
             .map_err(|e| StoreError::Unavailable(e.to_string()))
@@ -465,9 +541,14 @@ impl Store {
         actor: Option<&str>,
         change: impl FnOnce(&mut AnyConnection) -> QueryResult<T>,
     ) -> std::result::Result<T, DieselError> {
+        // No connection to be had reads as one that failed to send, which converts back to
+        // StoreError::Unavailable.
         let mut conn = self.conn().map_err(|e| match e {
             StoreError::Database(e) => e,
-            other => DieselError::QueryBuilderError(other.to_string().into()),
+            other => DieselError::DatabaseError(
+                DatabaseErrorKind::UnableToSendCommand,
+                Box::new(other.to_string()),
+            ),
         })?;
         let result = conn.transaction::<_, DieselError, _>(|conn| {
             let value = change(conn)?;
@@ -917,13 +998,44 @@ fn conflict(err: DieselError, which: impl Fn(&str) -> Conflict) -> StoreError {
             let what = info.constraint_name().unwrap_or(info.message());
             StoreError::Conflict(which(what))
         }
-        _ => StoreError::Database(err),
+        _ => err.into(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn broken_connections_and_busy_databases_are_unavailable() {
+        let db = |kind, message: &str| {
+            StoreError::from(DieselError::DatabaseError(
+                kind,
+                Box::new(message.to_owned()),
+            ))
+        };
+        for err in [
+            db(
+                DatabaseErrorKind::ClosedConnection,
+                "server closed the connection",
+            ),
+            db(
+                DatabaseErrorKind::UnableToSendCommand,
+                "no connection to the server",
+            ),
+            db(DatabaseErrorKind::Unknown, "database is locked"),
+        ] {
+            assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+        }
+        assert!(matches!(
+            db(DatabaseErrorKind::CheckViolation, "check failed"),
+            StoreError::Database(_)
+        ));
+        assert!(matches!(
+            StoreError::from(DieselError::NotFound),
+            StoreError::Database(_)
+        ));
+    }
 
     fn temp_store() -> (Store, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!(

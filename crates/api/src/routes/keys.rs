@@ -18,13 +18,20 @@ pub(crate) async fn server_key(
 ) -> Result<HttpResponse, ApiError> {
     let query: ServerKeyQuery = params::read(&req, &body)?;
     let Some(at) = query.timestamp else {
-        // The common case answers from memory; about once a second the memory is compared with
-        // the database, where another process may have rotated the key.
+        // The common case answers from memory. About once a second the memory is compared with
+        // the database, where another process may have rotated the key, in the background: a
+        // database that is slow or down does not hold up this answer (the comparison logs why
+        // it failed, and the next one tries again).
         let now = unix_now();
         let mut current = state.identity();
-        if current.identity.not_after() <= now || state.identity_check_due(now) {
+        if current.identity.not_after() <= now {
             let s = state.clone();
             current = web::block(move || s.signing_identity(now)).await??;
+        } else if state.identity_check_due(now) {
+            let s = state.clone();
+            drop(actix_web::rt::task::spawn_blocking(move || {
+                let _logged = s.follow_database(now);
+            }));
         }
         let body = current.cert_json.clone();
         return Ok(HttpResponse::Ok()

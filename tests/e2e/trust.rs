@@ -234,3 +234,87 @@ fn lost_database_connections_are_replaced_without_an_error() {
     let listed = server.get(&format!("/p2core/key/actor/bob@{DOMAIN}"));
     assert_eq!(listed.body, json!([answer.body["id_cert"]]));
 }
+
+#[test]
+fn the_second_factor_may_be_any_password_in_the_header_or_the_body() {
+    let server = TestServer::start();
+    let password = "pässwörd 🔑";
+    let registered = server.post(
+        "/p2core/register",
+        &json!({"actor_name": "zoe", "auth_payload": {"password": password}}),
+    );
+    assert_eq!(registered.status, 201, "{}", registered.body);
+    let key = Key::ed25519(server.data_dir(), "zoe");
+    let token_of = |session: &str| {
+        let answer = server.trust("zoe", password, &key.actor_csr("zoe", session));
+        assert_eq!(answer.status, 201, "{}", answer.body);
+        answer.body["token"].as_str().unwrap().to_owned()
+    };
+    let (one, two, three) = (token_of("one"), token_of("two"), token_of("three"));
+    let header = |value: &[u8]| reqwest::header::HeaderValue::from_bytes(value).unwrap();
+    let revoke = |token: &str, session: &str| {
+        server
+            .http
+            .delete(server.url(&format!("/p2core/session?session_id={session}")))
+            .bearer_auth(token)
+    };
+    let active = || {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        server
+            .store()
+            .actor_certs_at("zoe", now, None)
+            .unwrap()
+            .len()
+    };
+    assert_eq!(active(), 3);
+
+    // The header carries the password's UTF-8 bytes as they are.
+    for wrong in ["passwort".as_bytes(), "pässwörd".as_bytes()] {
+        server
+            .send(revoke(&one, "one").header("X-P2-Sensitive-Solution", header(wrong)))
+            .assert_error(403, "P2CORE_SECOND_FACTOR_REQUIRED");
+    }
+    server
+        .send(revoke(&one, "one").header("X-P2-Sensitive-Solution", header(b"p\xe4sswort")))
+        .assert_error(400, "P2CORE_INVALID_PARAMETER");
+    assert_eq!(active(), 3);
+    let answer = server
+        .send(revoke(&one, "one").header("X-P2-Sensitive-Solution", header(password.as_bytes())));
+    assert_eq!(answer.status, 204, "{}", answer.body);
+
+    // Or the body's auth_payload, as an object or as a string holding one.
+    let with_body =
+        |body: serde_json::Value| server.send(revoke(&two, "two").body(body.to_string()));
+    with_body(json!({"auth_payload": {"password": "wrong"}}))
+        .assert_error(403, "P2CORE_SECOND_FACTOR_REQUIRED");
+    let refused = with_body(json!({"auth_payload": "\"secret-ish\""}));
+    refused.assert_error(400, "P2CORE_INVALID_BODY");
+    assert!(
+        !refused.body.to_string().contains("secret-ish"),
+        "the error repeats the password: {}",
+        refused.body
+    );
+    server
+        .send(revoke(&two, "two").body("{not json"))
+        .assert_error(400, "P2CORE_INVALID_BODY");
+    assert_eq!(active(), 2);
+    let answer = with_body(json!({"auth_payload": json!({"password": password}).to_string()}));
+    assert_eq!(answer.status, 204, "{}", answer.body);
+    assert_eq!(active(), 1);
+
+    // PUT /p2core/key/server takes it in the body too.
+    assert!(server.cli(&["admin", "grant", "zoe"]).status.success());
+    let old_root = server.server_cert();
+    let rotated = server.send(
+        server
+            .http
+            .put(server.url("/p2core/key/server"))
+            .bearer_auth(&three)
+            .body(json!({"auth_payload": {"password": password}}).to_string()),
+    );
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    assert_ne!(rotated.body.as_str().unwrap(), old_root);
+}

@@ -9,8 +9,8 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
-use polyhome_proto::AuthPayload;
 use polyhome_proto::ErrorCode;
+use polyhome_proto::{AuthPayload, SensitiveActionBody};
 use polyhome_store::{ForeignSession, Session};
 use ring::rand::SecureRandom;
 
@@ -206,15 +206,34 @@ fn bearer_token(header: &str) -> Option<&str> {
 }
 
 /// The second factor of a sensitive action (§4.1.2): the password, from the
-/// `X-P2-Sensitive-Solution` header (the later spec's name) or the body's `auth_payload`.
-pub fn sensitive_solution<'a>(
-    req: &'a HttpRequest,
-    auth_payload: Option<&'a AuthPayload>,
-) -> Option<&'a str> {
-    req.headers()
-        .get("x-p2-sensitive-solution")
-        .and_then(|v| v.to_str().ok())
-        .or(auth_payload.map(|a| a.password.as_str()))
+/// `X-P2-Sensitive-Solution` header (the later spec's name; its bytes read as UTF-8, so that
+/// passwords beyond ASCII work) or the body's `auth_payload`. 400 for a header that is not UTF-8.
+pub fn sensitive_solution(
+    req: &HttpRequest,
+    auth_payload: Option<AuthPayload>,
+) -> Result<Option<String>, ApiError> {
+    match req.headers().get("x-p2-sensitive-solution") {
+        Some(value) => std::str::from_utf8(value.as_bytes())
+            .map(|password| Some(password.to_owned()))
+            .map_err(|_| {
+                ApiError::new(
+                    ErrorCode::InvalidParameter,
+                    "the X-P2-Sensitive-Solution header is not UTF-8 text",
+                )
+            }),
+        None => Ok(auth_payload.map(|a| a.password)),
+    }
+}
+
+/// The `auth_payload` of a route whose JSON body, optional, carries nothing else (as the later
+/// spec's sensitive actions without a body of their own take it). None for an empty body.
+pub fn auth_payload_of(body: &[u8]) -> Result<Option<AuthPayload>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice::<SensitiveActionBody>(body)
+        .map(|b| b.auth_payload)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidBody, format!("invalid JSON body: {e}")))
 }
 
 /// Checks the second factor of a sensitive action for `actor`: 403 if it is missing or wrong.

@@ -33,16 +33,26 @@ impl<'de> Deserialize<'de> for AuthPayload {
         }
         let object = match Either::deserialize(deserializer)? {
             Either::Object(object) => object,
-            Either::Text(text) => serde_json::from_str::<Object>(&text).map_err(|e| {
-                serde::de::Error::custom(format!(
-                    "auth_payload string is not a JSON object with a password: {e}"
-                ))
+            // The error names no part of the text: it holds the password.
+            Either::Text(text) => serde_json::from_str::<Object>(&text).map_err(|_| {
+                serde::de::Error::custom(
+                    "auth_payload string is not a JSON object with a password string",
+                )
             })?,
         };
         Ok(AuthPayload {
             password: object.password,
         })
     }
+}
+
+/// The optional JSON body of a sensitive action that has no other body
+/// (`DELETE /p2core/session`, `PUT /p2core/key/server`): the password as second factor, for
+/// clients that cannot put it in the `X-P2-Sensitive-Solution` header.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SensitiveActionBody {
+    #[serde(default)]
+    pub auth_payload: Option<AuthPayload>,
 }
 
 /// `POST /p2core/register`

@@ -5,7 +5,7 @@ use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use polyhome_proto::{ActorKeysQuery, ErrorCode, FederationId, ServerKeyQuery, SessionId};
 
-use crate::auth::{check_second_factor, sensitive_solution, Authenticated};
+use crate::auth::{auth_payload_of, check_second_factor, sensitive_solution, Authenticated};
 use crate::{params, unix_now, ApiError, AppState};
 use polyhome_certs::{Serial, ServerIdentity};
 use polyhome_store::ServerKey;
@@ -125,9 +125,10 @@ pub(crate) async fn rotate_server_key(
     state: web::Data<AppState>,
     auth: Authenticated,
     req: HttpRequest,
+    body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let session = auth.home()?;
-    let password = sensitive_solution(&req, None).map(str::to_owned);
+    let password = sensitive_solution(&req, auth_payload_of(&body)?)?;
     let _permit = state.hashing_permit().await?;
     let s = state.clone();
     let identity = web::block(move || -> Result<ServerIdentity, ApiError> {

@@ -11,7 +11,8 @@ use polyhome_store::{Conflict, NewSession, StoreError};
 use serde::Deserialize;
 
 use crate::auth::{
-    check_second_factor, new_token, sensitive_solution, token_hash, Authenticated, Caller,
+    auth_payload_of, check_second_factor, new_token, sensitive_solution, token_hash, Authenticated,
+    Caller,
 };
 use crate::{unix_now, ApiError, AppState};
 
@@ -66,7 +67,7 @@ pub(crate) async fn rotate(
 ) -> Result<HttpResponse, ApiError> {
     let session = auth.home()?;
     let RotateRequest { csr, auth_payload } = body.into_inner();
-    let password = sensitive_solution(&req, auth_payload.as_ref()).map(str::to_owned);
+    let password = sensitive_solution(&req, auth_payload)?;
 
     let _permit = state.hashing_permit().await?;
     let s = state.clone();
@@ -137,6 +138,7 @@ pub(crate) async fn delete(
     auth: Authenticated,
     req: HttpRequest,
     query: web::Query<SessionQuery>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let target: SessionId = query
         .session_id
@@ -166,7 +168,7 @@ pub(crate) async fn delete(
             return Ok(HttpResponse::NoContent().finish());
         }
     };
-    let password = sensitive_solution(&req, None).map(str::to_owned);
+    let password = sensitive_solution(&req, auth_payload_of(&body)?)?;
 
     let _permit = state.hashing_permit().await?;
     let s = state.clone();

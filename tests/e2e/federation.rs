@@ -625,3 +625,26 @@ fn server_key_rotation_on_alpha_keeps_old_certificates_verifiable() {
     let answer = identify_with(&beta, &phone.key, &phone.cert);
     assert_eq!(answer.status, 201, "{}", answer.body);
 }
+
+#[test]
+fn outstanding_challenges_are_capped() {
+    let (alpha, beta) = servers("[challenges]\nlifetime_secs = 1\nmax_outstanding = 3\n");
+    let alice = alice_on_alpha(&alpha);
+    let stored = || beta.store().count_outstanding_challenges(0).unwrap();
+    let handed: Vec<String> = (0..3).map(|_| challenge(&beta)).collect();
+    beta.get("/p2core/challenge")
+        .assert_error(429, "P2CORE_TOO_MANY_CHALLENGES");
+    assert_eq!(stored(), 3, "a refused challenge was stored");
+    // A used challenge no longer counts …
+    let c = &handed[0];
+    assert_eq!(
+        identify(&beta, c, &alice.key.sign_hex(c), &alice.cert).status,
+        201
+    );
+    challenge(&beta);
+    beta.get("/p2core/challenge")
+        .assert_error(429, "P2CORE_TOO_MANY_CHALLENGES");
+    // … nor an expired one.
+    std::thread::sleep(Duration::from_millis(2100));
+    challenge(&beta);
+}

@@ -48,6 +48,10 @@ pub struct ChallengeSettings {
     pub length: usize,
     /// Seconds a challenge may be used after it was handed out.
     pub lifetime_secs: u64,
+    /// Most challenges handed out and neither used nor expired at one time; more are refused
+    /// (429) until some are used or expire. Bounds what anonymous callers can make the server
+    /// store.
+    pub max_outstanding: u64,
 }
 
 impl Default for ChallengeSettings {
@@ -55,6 +59,7 @@ impl Default for ChallengeSettings {
         ChallengeSettings {
             length: 64,
             lifetime_secs: 300,
+            max_outstanding: 100_000,
         }
     }
 }

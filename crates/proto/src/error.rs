@@ -117,6 +117,8 @@ error_codes! {
     MethodNotAllowed = (405, "P2CORE_METHOD_NOT_ALLOWED"),
     /// The request body was not fully received within the server's `request_timeout_secs`.
     RequestTimeout = (408, "P2CORE_REQUEST_TIMEOUT"),
+    /// As many challenges as `challenges.max_outstanding` are handed out, unused and unexpired.
+    TooManyChallenges = (429, "P2CORE_TOO_MANY_CHALLENGES"),
     /// Something failed inside the server; the log says what.
     Internal = (500, "P2CORE_INTERNAL_ERROR"),
     /// The server is overloaded or its database is unreachable; try again later.

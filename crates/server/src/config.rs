@@ -39,6 +39,7 @@ variable POLYHOME_<KEY>, nested keys joined with '__', e.g. POLYHOME_PASSWORD_HA
   [challenges]                    challenge strings for foreign actors (GET /p2core/challenge)
   length = 64                     characters, 32 to 256
   lifetime_secs = 300             how long one may be used
+  max_outstanding = 100000        most handed out, unused and unexpired, at one time (429)
 
   [federation]                    reaching other home servers
   allow_private_addresses = false allow requests to loopback and private addresses
@@ -178,6 +179,9 @@ impl Config {
         }
         if !(32..=256).contains(&self.challenges.length) {
             bail!("challenges.length must be 32 to 256 (core §4.2)");
+        }
+        if self.challenges.max_outstanding == 0 {
+            bail!("challenges.max_outstanding must be at least 1");
         }
         if self.challenges.lifetime_secs == 0
             || self.federation.request_timeout_secs == 0

@@ -721,6 +721,15 @@ impl Store {
 impl Store {
     // ---- challenge strings ----
 
+    /// How many challenges are neither used nor expired at `now`.
+    pub fn count_outstanding_challenges(&self, now: i64) -> Result<i64> {
+        Ok(challenges::table
+            .filter(challenges::expires_at.ge(now))
+            .filter(challenges::used_at.is_null())
+            .count()
+            .get_result(&mut self.conn()?)?)
+    }
+
     pub fn add_challenge(&self, challenge: &str, expires_at: i64, now: i64) -> Result<()> {
         diesel::insert_into(challenges::table)
             .values((

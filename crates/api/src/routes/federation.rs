@@ -23,9 +23,23 @@ pub(crate) async fn challenge(state: web::Data<AppState>) -> Result<HttpResponse
     let expires = now.saturating_add(settings.lifetime_secs);
     let s = state.clone();
     let challenge = web::block(move || -> Result<String, ApiError> {
-        // Expired challenges are kept a day, so that late attempts still hear "expired".
-        s.store
-            .purge_challenges(now.saturating_sub(86_400) as i64)?;
+        // Expired challenges are kept a while, so that late attempts still hear "expired".
+        let kept = settings.lifetime_secs.max(600);
+        s.store.purge_challenges(now.saturating_sub(kept) as i64)?;
+        let max = i64::try_from(settings.max_outstanding).unwrap_or(i64::MAX);
+        if s.store.count_outstanding_challenges(now as i64)? >= max {
+            tracing::warn!(
+                max = settings.max_outstanding,
+                "challenge refused: challenges.max_outstanding are handed out and unused"
+            );
+            return Err(ApiError::new(
+                ErrorCode::TooManyChallenges,
+                format!(
+                    "this server has {} challenges handed out and unused; try again within {} s",
+                    settings.max_outstanding, settings.lifetime_secs
+                ),
+            ));
+        }
         loop {
             let challenge = new_challenge(settings.length);
             match s

@@ -19,6 +19,9 @@ use crate::{unix_now, ApiError, AppState};
 /// The longest password accepted, in bytes. Longer ones are refused rather than truncated.
 pub const PASSWORD_MAX_LEN: usize = 1024;
 
+/// The most memory one password hash may take, KiB.
+pub const MEMORY_KIB_MAX: u32 = 1024 * 1024;
+
 /// argon2id settings, from configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 pub struct PasswordHashing {
@@ -52,6 +55,14 @@ pub struct Passwords {
 
 impl Passwords {
     pub fn new(settings: PasswordHashing) -> Result<Self, String> {
+        // Every hash takes this much memory while it runs: a typo here should not take the
+        // machine's.
+        if settings.memory_kib > MEMORY_KIB_MAX {
+            return Err(format!(
+                "password_hashing.memory_kib is {}; at most {MEMORY_KIB_MAX} (1 GiB) is accepted",
+                settings.memory_kib
+            ));
+        }
         let params = Params::new(
             settings.memory_kib,
             settings.iterations,
@@ -299,6 +310,20 @@ mod tests {
         assert!(!p.verify("wrong", Some(&h)));
         assert!(!p.verify("correct horse", None));
         assert!(!p.verify("x", Some("not a hash")));
+    }
+
+    #[test]
+    fn password_hashing_memory_is_bounded() {
+        let with_memory = |memory_kib| {
+            Passwords::new(PasswordHashing {
+                memory_kib,
+                iterations: 1,
+                parallelism: 1,
+            })
+        };
+        let err = with_memory(MEMORY_KIB_MAX + 1).err().unwrap();
+        assert!(err.contains("at most 1048576"), "{err}");
+        assert!(with_memory(0).is_err());
     }
 
     #[test]

@@ -25,7 +25,7 @@ variable POLYHOME_<KEY>, nested keys joined with '__', e.g. POLYHOME_PASSWORD_HA
   log = \"info\"                    log filter (RUST_LOG syntax), e.g. \"polyhome=debug,info\"
 
   [password_hashing]              argon2id parameters for new password hashes
-  memory_kib = 19456              memory per hash, KiB (19 MiB)
+  memory_kib = 19456              memory per hash, KiB (19 MiB; at most 1 GiB)
   iterations = 2                  passes over that memory
   parallelism = 1                 lanes
 
@@ -162,6 +162,7 @@ impl Config {
 
     fn check(&self) -> anyhow::Result<()> {
         self.domain()?;
+        log_filter(&self.log).map_err(|e| anyhow::anyhow!("log: {e}"))?;
         if self.certificates.id_cert_lifetime_secs == 0
             || self.certificates.server_cert_lifetime_secs == 0
         {
@@ -258,6 +259,13 @@ fn redact_userinfo(url: &str) -> String {
     }
 }
 
+/// The log filter `filter` (RUST_LOG syntax) describes, or why it describes none.
+pub fn log_filter(filter: &str) -> Result<tracing_subscriber::EnvFilter, String> {
+    tracing_subscriber::EnvFilter::try_new(filter).map_err(|e| {
+        format!("{filter:?} is not a log filter ({e}); e.g. \"info\" or \"polyhome=debug,info\"")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,8 +338,20 @@ mod tests {
         .unwrap();
         let err = Config::load_with_env(Some(&file), Default::default()).unwrap_err();
         assert!(err.to_string().contains("at least 2"), "{err}");
-        std::fs::write(&file, "domain = \"not a domain\"\n").unwrap();
-        assert!(Config::load_with_env(Some(&file), Default::default()).is_err());
+        for (bad, why) in [
+            ("domain = \"not a domain\"\n", "domain"),
+            (
+                "log = \"polyhome=loud\"\n",
+                "log: \"polyhome=loud\" is not a log filter",
+            ),
+            ("[challenges]\nmax_outstanding = 0\n", "max_outstanding"),
+        ] {
+            std::fs::write(&file, bad).unwrap();
+            let err = Config::load_with_env(Some(&file), Default::default()).unwrap_err();
+            assert!(format!("{err:#}").contains(why), "{bad}: {err:#}");
+        }
+        std::fs::write(&file, "log = \"polyhome=debug,info\"\n").unwrap();
+        Config::load_with_env(Some(&file), Default::default()).unwrap();
         // The environment overrides the file; nested keys are joined with `__`.
         std::fs::write(&file, "domain = \"example.com\"\n").unwrap();
         let vars = [

@@ -32,6 +32,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the server (the default when no command is given).
+    #[command(after_help = KEYS_HELP)]
     Serve,
     /// Server administration on the configured database.
     #[command(subcommand)]
@@ -72,7 +73,7 @@ fn main() -> std::process::ExitCode {
 fn serve(config_file: Option<PathBuf>) -> anyhow::Result<()> {
     let loaded = Config::load(config_file.as_deref())?;
     let config = loaded.config;
-    init_logging(&config.log);
+    init_logging(&config.log)?;
     for key in &loaded.unknown_keys {
         tracing::warn!(key = %key, "unknown configuration key ignored");
     }
@@ -204,13 +205,19 @@ fn admin(config_file: Option<PathBuf>, command: AdminCommand) -> anyhow::Result<
     Ok(())
 }
 
-fn init_logging(filter: &str) {
-    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_owned());
+/// Logs to stderr, filtered by `RUST_LOG` if set, else by the `log` setting; a filter that
+/// does not parse stops the start rather than logging less than asked for.
+fn init_logging(configured: &str) -> anyhow::Result<()> {
+    let (source, filter) = match std::env::var("RUST_LOG") {
+        Ok(filter) => ("RUST_LOG", filter),
+        Err(_) => ("log", configured.to_owned()),
+    };
+    let filter =
+        crate::config::log_filter(&filter).map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    Ok(())
 }

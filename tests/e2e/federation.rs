@@ -513,6 +513,13 @@ fn rotation_on_alpha_then_extern_on_beta() {
         Some(PASSWORD),
     )
     .assert_error(400, "P2CORE_CSR_SESSION_ID_MISMATCH");
+    // Rotation is to a new key pair (§7.1.3).
+    rotate(
+        &alice.key.actor_csr_on(ALPHA, "alice", "laptop"),
+        Some(PASSWORD),
+    )
+    .assert_error(400, "P2CORE_CSR_KEY_NOT_NEW");
+    assert_eq!(alpha.cert_count("alice"), 1);
     let rotated = rotate(
         &new_key.actor_csr_on(ALPHA, "alice", "laptop"),
         Some(PASSWORD),

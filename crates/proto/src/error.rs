@@ -73,6 +73,9 @@ error_codes! {
     SessionIdInUse = (409, "P2CORE_SESSION_ID_IN_USE"),
     /// The rotation CSR names a different session ID than the session it is sent for.
     CsrSessionIdMismatch = (400, "P2CORE_CSR_SESSION_ID_MISMATCH"),
+    /// A rotation CSR carries a key the session has had an ID-Cert for before (§7.1.3 rotates
+    /// to a new key pair).
+    CsrKeyNotNew = (400, "P2CORE_CSR_KEY_NOT_NEW"),
     /// A sensitive action (§4.1.2) lacks its second factor, the password, or the password is wrong.
     SecondFactorRequired = (403, "P2CORE_SECOND_FACTOR_REQUIRED"),
     /// The actor has no active session with that session ID.

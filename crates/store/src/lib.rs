@@ -709,6 +709,15 @@ impl Store {
         Ok(Some(certs))
     }
 
+    /// Every ID-Cert (PEM) the actor's session with this ID was ever issued, revoked or not.
+    pub fn session_history(&self, actor: &str, session_id: &str) -> Result<Vec<String>> {
+        Ok(id_certs::table
+            .filter(id_certs::actor_name.eq(actor))
+            .filter(id_certs::session_id_hex.eq(hex::encode(session_id)))
+            .select(id_certs::cert_pem)
+            .load(&mut self.conn()?)?)
+    }
+
     /// How many ID-Certs the actor was ever issued (for tests and diagnostics).
     pub fn count_certs(&self, actor: &str) -> Result<i64> {
         Ok(id_certs::table

@@ -3,7 +3,7 @@
 //! `DELETE /p2core/session?session_id=` (early revocation of any of the actor's sessions, §7.1.4).
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use polyhome_certs::{parse_csr, Serial, ValidatedCsr};
+use polyhome_certs::{parse_actor_cert, parse_csr, Serial, ValidatedCsr};
 use polyhome_proto::{
     ActorName, ErrorCode, FederationId, RotateRequest, SessionId, TrustRequest, TrustResponse,
 };
@@ -85,6 +85,20 @@ pub(crate) async fn rotate(
                     csr.session_id.as_str(),
                     session.session_id
                 ),
+            ));
+        }
+        let history = s
+            .store
+            .session_history(&session.actor_name, &session.session_id)?;
+        let reused = history
+            .iter()
+            .filter_map(|pem| parse_actor_cert(pem).ok())
+            .any(|cert| cert.public_key() == csr.public_key());
+        if reused {
+            return Err(ApiError::new(
+                ErrorCode::CsrKeyNotNew,
+                "rotation is to a new key pair (§7.1.3): this session has had an ID-Cert for \
+                 the CSR's key before",
             ));
         }
         issue_and_store(&s, &fid, &csr, |new| {

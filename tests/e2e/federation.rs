@@ -169,6 +169,33 @@ fn challenges_are_single_use_and_expire() {
 }
 
 #[test]
+fn a_home_actor_is_sent_to_trust_rather_than_identified() {
+    let alpha = TestServer::start_for(ALPHA, "");
+    let alice = alice_on_alpha(&alpha);
+    let c = challenge(&alpha);
+    identify(&alpha, &c, &alice.key.sign_hex(&c), &alice.cert)
+        .assert_error(403, "P2CORE_NOT_FOREIGN_SESSION");
+    // The challenge is used up all the same, and no foreign session was recorded.
+    identify(&alpha, &c, &alice.key.sign_hex(&c), &alice.cert)
+        .assert_error(401, "P2CORE_CHALLENGE_USED");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(!alpha
+        .store()
+        .revoke_foreign_session_id("alice@alpha.test", "laptop", now)
+        .unwrap());
+    // The home session is untouched.
+    assert_eq!(
+        alpha
+            .put_with_token("/p2core/session/revoke", &alice.token)
+            .status,
+        204
+    );
+}
+
+#[test]
 fn a_signature_by_another_key_is_refused() {
     let (alpha, beta) = servers("");
     let alice = alice_on_alpha(&alpha);

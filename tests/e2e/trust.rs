@@ -300,6 +300,22 @@ fn the_second_factor_may_be_any_password_in_the_header_or_the_body() {
     server
         .send(revoke(&two, "two").body("{not json"))
         .assert_error(400, "P2CORE_INVALID_BODY");
+    // A password sent as the whole body, where no route takes it, is not repeated either.
+    for refused in [
+        server.send(revoke(&two, "two").body("\"secret-ish\"")),
+        server.post("/p2core/session/trust", &json!("secret-ish")),
+        server.post(
+            "/p2core/register",
+            &json!({"actor_name": "zed", "auth_payload": "secret-ish"}),
+        ),
+    ] {
+        refused.assert_error(400, "P2CORE_INVALID_BODY");
+        assert!(
+            !refused.body.to_string().contains("secret-ish"),
+            "the error repeats the password: {}",
+            refused.body
+        );
+    }
     assert_eq!(active(), 2);
     let answer = with_body(json!({"auth_payload": json!({"password": password}).to_string()}));
     assert_eq!(answer.status, 204, "{}", answer.body);

@@ -244,7 +244,7 @@ pub fn auth_payload_of(body: &[u8]) -> Result<Option<AuthPayload>, ApiError> {
     }
     serde_json::from_slice::<SensitiveActionBody>(body)
         .map(|b| b.auth_payload)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidBody, format!("invalid JSON body: {e}")))
+        .map_err(|e| ApiError::invalid_json(&e))
 }
 
 /// Checks the second factor of a sensitive action for `actor`: 403 if it is missing or wrong.

@@ -35,6 +35,16 @@ impl ApiError {
         )
     }
 
+    /// 400 for a body that is not the JSON a route takes. serde_json's message shows the value it
+    /// did not expect (`invalid type: string "hunter2", expected …`), and that value may be a
+    /// password sent in the wrong place: the message keeps the kind of value and drops the value.
+    pub fn invalid_json(err: &serde_json::Error) -> Self {
+        ApiError::new(
+            ErrorCode::InvalidBody,
+            format!("invalid JSON body: {}", without_values(&err.to_string())),
+        )
+    }
+
     pub fn unauthorized() -> Self {
         ApiError::new(
             ErrorCode::Unauthorized,
@@ -95,15 +105,48 @@ pub(crate) fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web
             ErrorCode::UnsupportedMediaType,
             "send the body as JSON with Content-Type: application/json",
         ),
-        JsonPayloadError::Deserialize(e) => {
-            ApiError::new(ErrorCode::InvalidBody, format!("invalid JSON body: {e}"))
-        }
+        JsonPayloadError::Deserialize(e) => ApiError::invalid_json(e),
         other => ApiError::new(
             ErrorCode::InvalidBody,
             format!("cannot read the body: {other}"),
         ),
     };
     api.into()
+}
+
+/// `message` with the values serde quotes in it left out: `string "…"`, ``integer `…` ``,
+/// ``floating point `…` `` and ``character `…` `` become the kind of value alone.
+fn without_values(message: &str) -> String {
+    /// How each kind of value starts, and the mark that ends it.
+    const KINDS: [(&str, char); 4] = [
+        ("string \"", '"'),
+        ("integer `", '`'),
+        ("floating point `", '`'),
+        ("character `", '`'),
+    ];
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some((at, start, close)) = KINDS
+        .iter()
+        .filter_map(|&(start, close)| rest.find(start).map(|at| (at, start, close)))
+        .min_by_key(|&(at, ..)| at)
+    {
+        out.push_str(&rest[..at]);
+        // The kind's name: the start without its space and opening mark.
+        out.push_str(&start[..start.len() - 2]);
+        let value = &rest[at + start.len()..];
+        // The value ends at the first closing mark that is not escaped (serde writes strings
+        // with Rust's escapes: a quote inside one is `\"`).
+        let mut escaped = false;
+        let end = value.char_indices().find(|&(_, c)| {
+            let closes = c == close && !escaped;
+            escaped = c == '\\' && !escaped;
+            closes
+        });
+        rest = end.map_or("", |(i, c)| &value[i + c.len_utf8()..]);
+    }
+    out.push_str(rest);
+    out
 }
 
 pub(crate) fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
@@ -263,5 +306,38 @@ impl futures_core::Stream for DeadlineBody {
             ))));
         }
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_errors_do_not_repeat_the_values_they_refuse() {
+        let message = |body: &str| {
+            let err =
+                serde_json::from_str::<polyhome_proto::SensitiveActionBody>(body).unwrap_err();
+            ApiError::invalid_json(&err).message
+        };
+        for (body, secret) in [
+            (r#""hunter2""#, "hunter2"),
+            (r#""a \" b`c""#, "b`c"),
+            ("12345678", "12345678"),
+            ("-1.5e300", "e300"),
+            (r#"{"auth_payload": 987654}"#, "987654"),
+            (r#"["x", "hunter2"]"#, "hunter2"),
+        ] {
+            let text = message(body);
+            assert!(!text.contains(secret), "{body}: {text}");
+            assert!(text.starts_with("invalid JSON body: "), "{text}");
+        }
+        let text = message(r#""hunter2""#);
+        assert!(
+            text.starts_with("invalid JSON body: invalid type: string, expected ")
+                && text.ends_with(" at line 1 column 9"),
+            "{text}"
+        );
+        assert!(message("{nope").contains("line 1 column 2"));
     }
 }

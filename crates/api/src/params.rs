@@ -23,6 +23,5 @@ pub fn read<T: DeserializeOwned + Default>(req: &HttpRequest, body: &Bytes) -> R
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidBody, format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body).map_err(|e| ApiError::invalid_json(&e))
 }

@@ -21,7 +21,8 @@ variable POLYHOME_<KEY>, nested keys joined with '__', e.g. POLYHOME_PASSWORD_HA
   database_pool_size = 8          most database connections kept open (PostgreSQL: at least 2)
   body_limit_bytes = 65536        largest request body accepted (413 above it)
   request_timeout_secs = 60       a request whose body has not arrived by then gets 408
-  workers = 0                     HTTP worker threads; 0 = one per available core
+                                  (at most 3600)
+  workers = 0                     HTTP worker threads; 0 = one per available core; at most 512
   log = \"info\"                    log filter (RUST_LOG syntax), e.g. \"polyhome=debug,info\"
 
   [password_hashing]              argon2id parameters for new password hashes
@@ -32,24 +33,32 @@ variable POLYHOME_<KEY>, nested keys joined with '__', e.g. POLYHOME_PASSWORD_HA
   [certificates]
   id_cert_lifetime_secs = 2592000      lifetime of issued ID-Certs (30 days), cut short by
                                        the server certificate's own expiry
-  server_cert_lifetime_secs = 31536000 lifetime of a new server root certificate (365 days)
+  server_cert_lifetime_secs = 31536000 lifetime of a new server root certificate (365 days;
+                                       both lifetimes at most 100 years)
   rotation_requires_password = true    POST /p2core/session/idcert needs the password as
                                        second factor (revoking an ID-Cert always does)
 
   [challenges]                    challenge strings for foreign actors (GET /p2core/challenge)
   length = 64                     characters, 32 to 256
-  lifetime_secs = 300             how long one may be used
+  lifetime_secs = 300             how long one may be used (at most 86400)
   max_outstanding = 100000        most handed out, unused and unexpired, at one time (429)
 
   [federation]                    reaching other home servers
   allow_private_addresses = false allow requests to loopback and private addresses
   request_timeout_secs = 10       asking another server (all requests of one check) ends
-                                  after this long
+                                  after this long (at most 3600)
   max_response_bytes = 1048576    largest answer read from another server
   cert_cache_secs = 3600          how long another server's root certificate is kept
+                                  (0 = fetched for every check; at most 30 days)
   [federation.hosts]              base URL per domain instead of https://<domain>, e.g.
                                   \"alpha.test\" = \"http://127.0.0.1:8081\"
 ";
+
+const HOUR: u64 = 3600;
+const DAY: u64 = 24 * HOUR;
+const CENTURY: u64 = 36_525 * DAY;
+/// actix-web refuses to start more HTTP workers than this.
+const MAX_WORKERS: usize = 512;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -163,11 +172,6 @@ impl Config {
     fn check(&self) -> anyhow::Result<()> {
         self.domain()?;
         log_filter(&self.log).map_err(|e| anyhow::anyhow!("log: {e}"))?;
-        if self.certificates.id_cert_lifetime_secs == 0
-            || self.certificates.server_cert_lifetime_secs == 0
-        {
-            bail!("certificate lifetimes must be at least one second");
-        }
         let postgres = self.database_url().starts_with("postgres");
         if self.database_pool_size < 1 || (postgres && self.database_pool_size < 2) {
             bail!(
@@ -184,11 +188,47 @@ impl Config {
         if self.challenges.max_outstanding == 0 {
             bail!("challenges.max_outstanding must be at least 1");
         }
-        if self.challenges.lifetime_secs == 0
-            || self.federation.request_timeout_secs == 0
-            || self.request_timeout_secs == 0
-        {
-            bail!("challenges.lifetime_secs and the request timeouts must be at least 1 second");
+        let durations = [
+            // (key, value, least, most)
+            (
+                "certificates.id_cert_lifetime_secs",
+                self.certificates.id_cert_lifetime_secs,
+                1,
+                CENTURY,
+            ),
+            (
+                "certificates.server_cert_lifetime_secs",
+                self.certificates.server_cert_lifetime_secs,
+                1,
+                CENTURY,
+            ),
+            (
+                "challenges.lifetime_secs",
+                self.challenges.lifetime_secs,
+                1,
+                DAY,
+            ),
+            ("request_timeout_secs", self.request_timeout_secs, 1, HOUR),
+            (
+                "federation.request_timeout_secs",
+                self.federation.request_timeout_secs,
+                1,
+                HOUR,
+            ),
+            (
+                "federation.cert_cache_secs",
+                self.federation.cert_cache_secs,
+                0,
+                30 * DAY,
+            ),
+        ];
+        for (key, secs, least, most) in durations {
+            if !(least..=most).contains(&secs) {
+                bail!("{key} must be {least} to {most} seconds");
+            }
+        }
+        if self.workers > MAX_WORKERS {
+            bail!("workers must be at most {MAX_WORKERS} (0 = one per available core)");
         }
         for domain in self.federation.hosts.keys() {
             domain
@@ -297,6 +337,35 @@ mod tests {
                 assert!(KEYS_HELP.contains(&k), "--help lacks {k}");
             }
         }
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_at_start() {
+        let refused = |key: &str, value: &str| {
+            let env = config::Map::from([(key.to_owned(), value.to_owned())]);
+            let err = Config::load_with_env(None, env).expect_err(key).to_string();
+            assert!(err.contains("must be"), "{key}={value}: {err}");
+        };
+        refused("POLYHOME_WORKERS", "513");
+        refused("POLYHOME_CHALLENGES__LIFETIME_SECS", "0");
+        refused("POLYHOME_CHALLENGES__LIFETIME_SECS", "9999999999999");
+        refused(
+            "POLYHOME_CERTIFICATES__ID_CERT_LIFETIME_SECS",
+            "9223372036854775807",
+        );
+        refused("POLYHOME_FEDERATION__REQUEST_TIMEOUT_SECS", "86400");
+        let env = config::Map::from([
+            ("POLYHOME_WORKERS".to_owned(), "512".to_owned()),
+            (
+                "POLYHOME_CHALLENGES__LIFETIME_SECS".to_owned(),
+                "86400".to_owned(),
+            ),
+            (
+                "POLYHOME_FEDERATION__CERT_CACHE_SECS".to_owned(),
+                "0".to_owned(),
+            ),
+        ]);
+        Config::load_with_env(None, env).expect("values at the limits are accepted");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use actix_web::{web, HttpResponse};
 use base64::Engine;
-use polyhome_certs::{parse_actor_cert, parse_root_cert, ActorCert};
+use polyhome_certs::{parse_actor_cert, ActorCert};
 use polyhome_proto::{
     ChallengeResponse, ErrorCode, ExternIdCert, ExternIdCertResponse, IdentifyRequest,
     IdentifyResponse,
@@ -111,7 +111,7 @@ pub(crate) async fn identify(
         }
     }
 
-    let cert = check_foreign_cert(&id_cert, now)?;
+    let cert = check_foreign_cert(&state, &id_cert, now)?;
     let signature = decode_signature(&completed_challenge.signature)?;
     cert.verify_signature(completed_challenge.challenge.as_bytes(), &signature)
         .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
@@ -167,7 +167,7 @@ pub(crate) async fn idcert_extern(
         }
     };
     let now = unix_now();
-    let cert = check_foreign_cert(body.pem(), now)?;
+    let cert = check_foreign_cert(&state, body.pem(), now)?;
     if cert.fid().to_string() != session.fid || cert.session_id().as_str() != session.session_id() {
         return Err(ApiError::new(
             ErrorCode::IdCertMalformed,
@@ -203,11 +203,23 @@ pub(crate) async fn idcert_extern(
 }
 
 /// Parses a foreign actor's ID-Cert and checks what can be checked without its home server.
-fn check_foreign_cert(pem: &str, now: u64) -> Result<ActorCert, ApiError> {
+/// An ID-Cert of this server's own actors is refused: they open sessions here with
+/// `POST /p2core/session/trust`, which takes their password.
+fn check_foreign_cert(state: &AppState, pem: &str, now: u64) -> Result<ActorCert, ApiError> {
     let err = |e: polyhome_certs::ForeignCertError| ApiError::new(e.code(), e.to_string());
     let cert = parse_actor_cert(pem).map_err(err)?;
     cert.check_validity(now).map_err(err)?;
     cert.check_domains().map_err(err)?;
+    if cert.issuer_domain() == state.domain() {
+        return Err(ApiError::new(
+            ErrorCode::NotForeignSession,
+            format!(
+                "{} is an actor of this server, which is its home server: open a session with \
+                 POST /p2core/session/trust",
+                cert.fid()
+            ),
+        ));
+    }
     Ok(cert)
 }
 
@@ -222,7 +234,7 @@ async fn vouched_or_ended(
     now: u64,
 ) -> Result<(), ApiError> {
     let fid = cert.fid();
-    match vouched_by_home(state, cert, now).await? {
+    match state.settings.federation.vouch(cert).await? {
         Standing::Valid => Ok(()),
         Standing::Replaced => Err(ApiError::new(
             ErrorCode::IdCertRevoked,
@@ -250,45 +262,6 @@ async fn vouched_or_ended(
             ))
         }
     }
-}
-
-/// The home server's word on `cert`: whether it signed it, and its [`Standing`]. For this
-/// server's own actors, the answer is looked up instead of fetched.
-async fn vouched_by_home(
-    state: &web::Data<AppState>,
-    cert: &ActorCert,
-    now: u64,
-) -> Result<Standing, ApiError> {
-    if cert.issuer_domain() != state.domain() {
-        return state.settings.federation.vouch(cert).await;
-    }
-    let s = state.clone();
-    let (at, actor, sid) = (
-        cert.not_before() as i64,
-        cert.fid().actor.to_string(),
-        cert.session_id().to_string(),
-    );
-    let (root, valid) = web::block(move || -> Result<_, ApiError> {
-        let root = s.store.server_cert_at(at)?;
-        let valid = s.store.actor_certs_at(&actor, now as i64, Some(&sid))?;
-        Ok((root, valid))
-    })
-    .await??;
-    let not_ours = || {
-        ApiError::new(
-            ErrorCode::IdCertNotSignedByHomeServer,
-            "this server did not issue that ID-Cert",
-        )
-    };
-    let root = parse_root_cert(&root.ok_or_else(not_ours)?).map_err(ApiError::internal)?;
-    cert.verify_issued_by(&root)
-        .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
-    Ok(Standing::of(
-        valid
-            .iter()
-            .map(|pem| parse_actor_cert(pem).ok().map(|c| c.der().to_vec())),
-        cert.der(),
-    ))
 }
 
 /// A 64-byte Ed25519 signature, sent as hex or base64 (either alphabet, padded or not).

@@ -303,14 +303,34 @@ impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for ConnectionSetup
     }
 }
 
-/// Logs a failure to open a pooled connection, saying what it means for requests.
-#[derive(Debug)]
-struct LogConnectFailure;
+/// Logs failures to open a pooled connection, saying what they mean for requests. The pool
+/// retries several times a second while the database is away, so after one line the next comes
+/// only [`CONNECT_FAILURE_LOG_INTERVAL`] later, counting the failures in between.
+#[derive(Debug, Default)]
+struct LogConnectFailure {
+    /// When the last line was written, and the failures not logged since.
+    last: std::sync::Mutex<(Option<std::time::Instant>, u64)>,
+}
+
+const CONNECT_FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 impl diesel::r2d2::HandleError<diesel::r2d2::Error> for LogConnectFailure {
     fn handle_error(&self, error: diesel::r2d2::Error) {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        if last
+            .0
+            .is_some_and(|at| now.duration_since(at) < CONNECT_FAILURE_LOG_INTERVAL)
+        {
+            last.1 += 1;
+            return;
+        }
+        let unlogged = std::mem::take(&mut last.1);
+        last.0 = Some(now);
+        drop(last);
         tracing::warn!(
             %error,
+            failures_since_last_line = unlogged,
             "cannot open a database connection; requests that need one wait up to {} s for it, \
              then get 503 P2CORE_UNAVAILABLE",
             CONNECTION_TIMEOUT.as_secs()
@@ -369,7 +389,7 @@ impl Store {
             .min_idle(Some(1))
             .connection_timeout(CONNECTION_TIMEOUT)
             .connection_customizer(Box::new(ConnectionSetup))
-            .error_handler(Box::new(LogConnectFailure))
+            .error_handler(Box::<LogConnectFailure>::default())
             .build(Connector {
                 url: url.to_owned(),
                 backend,
@@ -1023,6 +1043,31 @@ fn conflict(err: DieselError, which: impl Fn(&str) -> Conflict) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use diesel::r2d2::HandleError;
+
+    #[test]
+    fn connect_failures_are_logged_once_per_interval_with_a_count() {
+        let log = LogConnectFailure::default();
+        let fail =
+            || diesel::r2d2::Error::ConnectionError(ConnectionError::BadConnection("down".into()));
+        log.handle_error(fail());
+        let first = log
+            .last
+            .lock()
+            .unwrap()
+            .0
+            .expect("the first failure is logged");
+        for _ in 0..3 {
+            log.handle_error(fail());
+        }
+        assert_eq!(*log.last.lock().unwrap(), (Some(first), 3));
+        // An interval later the next failure is logged, with the three in between counted.
+        log.last.lock().unwrap().0 = Some(first - CONNECT_FAILURE_LOG_INTERVAL);
+        log.handle_error(fail());
+        let (at, unlogged) = *log.last.lock().unwrap();
+        assert!(at.unwrap() >= first);
+        assert_eq!(unlogged, 0);
+    }
 
     #[test]
     fn broken_connections_and_busy_databases_are_unavailable() {

@@ -51,18 +51,32 @@ type RootCache = HashMap<DomainName, Vec<(Arc<RootCert>, Instant)>>;
 /// An HTTP client for other home servers, with a cache of their root certificates.
 pub struct Federation {
     settings: FederationSettings,
+    /// `settings.hosts` by domain, in the domain's lower-case form that lookups use.
+    hosts: HashMap<DomainName, String>,
     client: reqwest::Client,
     roots: Mutex<RootCache>,
 }
 
 impl Federation {
     pub fn new(settings: FederationSettings) -> Result<Self, String> {
+        let mut hosts = HashMap::new();
         for (domain, url) in &settings.hosts {
             let parsed =
                 reqwest::Url::parse(url).map_err(|e| format!("federation.hosts.{domain}: {e}"))?;
             if !matches!(parsed.scheme(), "http" | "https") {
                 return Err(format!(
                     "federation.hosts.{domain}: {url} is not an http(s) URL"
+                ));
+            }
+            let name: DomainName = domain
+                .parse()
+                .map_err(|_| format!("federation.hosts: {domain:?} is not a domain"))?;
+            if hosts
+                .insert(name, url.trim_end_matches('/').to_owned())
+                .is_some()
+            {
+                return Err(format!(
+                    "federation.hosts: {domain:?} is given twice (domains are not case-sensitive)"
                 ));
             }
         }
@@ -79,6 +93,7 @@ impl Federation {
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(Federation {
             settings,
+            hosts,
             client,
             roots: Mutex::new(HashMap::new()),
         })
@@ -86,8 +101,8 @@ impl Federation {
 
     /// Where `domain`'s server is reached: its `[federation.hosts]` entry, or `https://<domain>`.
     fn base_url(&self, domain: &DomainName) -> String {
-        match self.settings.hosts.get(domain.as_str()) {
-            Some(url) => url.trim_end_matches('/').to_owned(),
+        match self.hosts.get(domain) {
+            Some(url) => url.clone(),
             None => format!("https://{domain}"),
         }
     }
@@ -422,5 +437,23 @@ mod tests {
             federation.base_url(&"b.test".parse().unwrap()),
             "https://b.test"
         );
+    }
+
+    #[test]
+    fn hosts_are_found_whatever_the_case_of_their_domain() {
+        let mut settings = FederationSettings::default();
+        settings
+            .hosts
+            .insert("Alpha.Test".into(), "http://127.0.0.1:1/".into());
+        let federation = Federation::new(settings.clone()).unwrap();
+        assert_eq!(
+            federation.base_url(&"ALPHA.test".parse().unwrap()),
+            "http://127.0.0.1:1"
+        );
+        settings
+            .hosts
+            .insert("alpha.test".into(), "http://127.0.0.1:2".into());
+        let twice = Federation::new(settings).err().unwrap();
+        assert!(twice.contains("twice"), "{twice}");
     }
 }

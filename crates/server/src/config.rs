@@ -17,7 +17,8 @@ variable POLYHOME_<KEY>, nested keys joined with '__', e.g. POLYHOME_PASSWORD_HA
   listen = \"127.0.0.1:8080\"       address and port to listen on (port 0: any free port)
   data_dir = \"./data\"             directory for the SQLite database; created if missing
   database_url = \"\"               empty: SQLite file <data_dir>/polyhome.db;
-                                  postgres://user:pass@host/db selects PostgreSQL
+                                  postgres://user:pass@host/db selects PostgreSQL;
+                                  any other value is a SQLite file's path
   database_pool_size = 8          most database connections kept open (PostgreSQL: at least 2)
   body_limit_bytes = 65536        largest request body accepted (413 above it)
   request_timeout_secs = 60       a request whose body has not arrived by then gets 408
@@ -142,20 +143,15 @@ impl Config {
             }
             builder = builder.add_source(config::File::from(file).format(config::FileFormat::Toml));
         }
-        let env = config::Environment::with_prefix("POLYHOME")
-            .prefix_separator("_")
-            .separator("__")
-            .try_parsing(true)
-            .source(Some(vars));
-        let merged = builder
-            .add_source(env)
+        let mut value: serde_json::Value = builder
             .build()
+            .and_then(config::Config::try_deserialize)
             .context("reading the configuration")?;
+        for (name, text) in vars {
+            override_from_env(&mut value, &name, text)?;
+        }
 
         let mut unknown_keys = Vec::new();
-        let value: serde_json::Value = merged
-            .try_deserialize()
-            .context("reading the configuration")?;
         let mut track = serde_path_to_error::Track::new();
         let config: Config = serde_ignored::deserialize(
             serde_path_to_error::Deserializer::new(value, &mut track),
@@ -173,6 +169,27 @@ impl Config {
         self.domain()?;
         log_filter(&self.log).map_err(|e| anyhow::anyhow!("log: {e}"))?;
         let postgres = self.database_url().starts_with("postgres");
+        if !postgres && !self.database_url.is_empty() {
+            let conninfo = self.database_url.split_whitespace().any(|word| {
+                [
+                    "host=",
+                    "hostaddr=",
+                    "port=",
+                    "dbname=",
+                    "user=",
+                    "password=",
+                ]
+                .iter()
+                .any(|k| word.to_ascii_lowercase().starts_with(k))
+            });
+            if self.database_url.contains("://") || conninfo {
+                // The value is not repeated: it may hold a password.
+                bail!(
+                    "database_url must be a postgres:// (or postgresql://) URL, or the path of a \
+                     SQLite file; key=value connection strings and other URLs are not read"
+                );
+            }
+        }
         if self.database_pool_size < 1 || (postgres && self.database_pool_size < 2) {
             bail!(
                 "database_pool_size must be at least 1, and at least 2 with PostgreSQL: making or \
@@ -255,6 +272,50 @@ impl Config {
             self.database_url.clone()
         }
     }
+}
+
+/// Sets the key that the variable `name` (`POLYHOME_<KEY>`, nested keys joined with `__`) names
+/// to `text`. The value is read as the key's type: a number or a boolean where the default is one
+/// (if it does not read as one, it stays text and is refused with the key's name), text
+/// otherwise, so that `POLYHOME_DATA_DIR=2024` is the directory `2024`.
+fn override_from_env(
+    settings: &mut serde_json::Value,
+    name: &str,
+    text: String,
+) -> anyhow::Result<()> {
+    use serde_json::Value;
+    let Some(key) = name.strip_prefix("POLYHOME_").filter(|k| !k.is_empty()) else {
+        return Ok(());
+    };
+    let path: Vec<String> = key.split("__").map(str::to_lowercase).collect();
+    let (leaf, tables) = path.split_last().expect("split yields at least one part");
+    let mut node = settings;
+    for table in tables {
+        node = match node {
+            Value::Object(map) => map
+                .entry(table.clone())
+                .or_insert_with(|| Value::Object(Default::default())),
+            _ => bail!("{name}: {} is not a table of settings", table),
+        };
+    }
+    let Value::Object(map) = node else {
+        bail!("{name}: {} is not a table of settings", tables.join("."));
+    };
+    let value = match map.get(leaf.as_str()) {
+        Some(Value::Number(_)) => text
+            .trim()
+            .parse::<serde_json::Number>()
+            .map(Value::Number)
+            .unwrap_or(Value::String(text)),
+        Some(Value::Bool(_)) => match text.trim().to_ascii_lowercase().as_str() {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ => Value::String(text),
+        },
+        _ => Value::String(text),
+    };
+    map.insert(leaf.clone(), value);
+    Ok(())
 }
 
 /// `POLYHOME_*` variables that are settings: the ones the command line reads itself
@@ -366,6 +427,54 @@ mod tests {
             ),
         ]);
         Config::load_with_env(None, env).expect("values at the limits are accepted");
+    }
+
+    #[test]
+    fn database_urls_that_are_neither_postgres_nor_a_file_are_refused_unrepeated() {
+        for url in [
+            "host=127.0.0.1 user=postgres password=secretpw dbname=x",
+            "mysql://u:secretpw@h/db",
+        ] {
+            let env = config::Map::from([("POLYHOME_DATABASE_URL".to_owned(), url.to_owned())]);
+            let err = format!("{:#}", Config::load_with_env(None, env).unwrap_err());
+            assert!(err.contains("database_url must be"), "{err}");
+            assert!(!err.contains("secretpw"), "{err}");
+        }
+        for url in ["postgresql://u@h/db", "/var/lib/polyhome/my db=1.sqlite"] {
+            let env = config::Map::from([("POLYHOME_DATABASE_URL".to_owned(), url.to_owned())]);
+            Config::load_with_env(None, env).expect(url);
+        }
+    }
+
+    #[test]
+    fn environment_values_take_the_type_of_their_key() {
+        let env = config::Map::from(
+            [
+                ("POLYHOME_DATA_DIR", "2024"),
+                ("POLYHOME_LOG", "3"),
+                ("POLYHOME_DOMAIN", "007.example"),
+                ("POLYHOME_WORKERS", " 4 "),
+                ("POLYHOME_CERTIFICATES__ROTATION_REQUIRES_PASSWORD", "False"),
+                (
+                    "POLYHOME_FEDERATION__HOSTS__ALPHA.TEST",
+                    "http://127.0.0.1:1",
+                ),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        let config = Config::load_with_env(None, env).unwrap().config;
+        assert_eq!(config.data_dir, PathBuf::from("2024"));
+        assert_eq!(config.log, "3");
+        assert_eq!(config.domain, "007.example");
+        assert_eq!(config.workers, 4);
+        assert!(!config.certificates.rotation_requires_password);
+        assert_eq!(config.federation.hosts["alpha.test"], "http://127.0.0.1:1");
+
+        let env = config::Map::from([("POLYHOME_WORKERS".to_owned(), "many".to_owned())]);
+        let err = format!("{:#}", Config::load_with_env(None, env).unwrap_err());
+        assert!(err.contains("`workers`"), "{err}");
+        let env = config::Map::from([("POLYHOME_DOMAIN__X".to_owned(), "1".to_owned())]);
+        assert!(Config::load_with_env(None, env).is_err());
     }
 
     #[test]

@@ -147,6 +147,44 @@ fn a_server_key_rotated_by_one_process_is_taken_up_by_another_sharing_the_databa
 }
 
 #[test]
+fn an_idle_process_serves_a_server_key_rotated_elsewhere_on_its_first_request() {
+    let a = TestServer::start();
+    let b = a.second_process();
+    a.register("alice");
+    let key = Key::ed25519(a.data_dir(), "alice");
+    let trusted = a.trust("alice", PASSWORD, &key.actor_csr("alice", "laptop"));
+    assert_eq!(trusted.status, 201, "{}", trusted.body);
+    let old_root = b.server_cert();
+    assert!(a.cli(&["admin", "grant", "alice"]).status.success());
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let rotated = a.send(
+        a.http
+            .put(a.url("/p2core/key/server"))
+            .bearer_auth(trusted.body["token"].as_str().unwrap())
+            .header("X-P2-Sensitive-Solution", PASSWORD),
+    );
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    assert_ne!(rotated.body, json!(old_root));
+    // b is asked nothing for a while; its very next answer is the new certificate.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(json!(b.server_cert()), rotated.body);
+}
+
+#[test]
+fn an_expired_server_certificate_is_replaced_for_timestamp_queries_too() {
+    let server = TestServer::start_for(DOMAIN, "[certificates]\nserver_cert_lifetime_secs = 2\n");
+    let first = server.get(&format!("/p2core/key/server?timestamp={}", now()));
+    assert_eq!(first.status, 200, "{}", first.body);
+    std::thread::sleep(std::time::Duration::from_millis(3200));
+    let later = server.get(&format!("/p2core/key/server?timestamp={}", now()));
+    assert_eq!(later.status, 200, "{}", later.body);
+    assert_ne!(later.body, first.body);
+    // The first one is still served for its own time.
+    let earlier = server.get(&format!("/p2core/key/server?timestamp={}", now() - 3));
+    assert_eq!(earlier.body, first.body);
+}
+
+#[test]
 fn actor_certs_changed_by_another_process_are_seen_within_about_a_second() {
     // Processes sharing a database keep actors' current ID-Certs in memory; each notices the
     // others' changes through the database within about a second.

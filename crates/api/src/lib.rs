@@ -11,7 +11,6 @@ pub mod identity;
 mod params;
 mod routes;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -71,9 +70,6 @@ pub struct AppState {
     identity: RwLock<Arc<CurrentIdentity>>,
     /// Held while an expired identity key is replaced, so that it is replaced once.
     renewing: std::sync::Mutex<()>,
-    /// The UNIX second in which the identity in memory was last compared with the database's
-    /// newest, which another process sharing the database may have rotated.
-    checked_at: AtomicU64,
     /// Bounds how many password hashes run at once (one per core), so that a burst of logins
     /// queues instead of taking memory-hard hashes' memory many times over.
     hashing: tokio::sync::Semaphore,
@@ -92,7 +88,6 @@ impl AppState {
             settings,
             identity: RwLock::new(Arc::new(CurrentIdentity::new(identity))),
             renewing: std::sync::Mutex::new(()),
-            checked_at: AtomicU64::new(unix_now()),
             hashing: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             ),
@@ -118,7 +113,7 @@ impl AppState {
     /// the database may have rotated it), or, once its certificate has expired, a new one
     /// (stored first). Blocks on the database; call it on the blocking pool.
     pub fn signing_identity(&self, now: u64) -> Result<Arc<CurrentIdentity>, ApiError> {
-        self.follow_database(now)?;
+        self.follow_database()?;
         let current = self.identity();
         if current.identity.not_after() > now {
             return Ok(current);
@@ -139,22 +134,8 @@ impl AppState {
         Ok(self.identity())
     }
 
-    /// Whether a request serving the identity from memory should have it compared with the
-    /// database's ([`AppState::follow_database`]): true for one caller a second, so that a
-    /// key rotated by another process is served within about a second at the cost of one
-    /// query a second.
-    pub(crate) fn identity_check_due(&self, now: u64) -> bool {
-        let last = self.checked_at.load(Ordering::Relaxed);
-        last < now
-            && self
-                .checked_at
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-    }
-
     /// Takes up the database's newest identity key if it is not the one in memory.
-    pub(crate) fn follow_database(&self, now: u64) -> Result<(), ApiError> {
-        self.checked_at.fetch_max(now, Ordering::Relaxed);
+    pub(crate) fn follow_database(&self) -> Result<(), ApiError> {
         let newest = self.store.current_server_key_serial()?;
         let is_current = |serial: &Option<String>| {
             serial
@@ -195,6 +176,23 @@ impl CurrentIdentity {
             identity,
             cert_json,
         }
+    }
+}
+
+/// Keeps the identity key in memory current for as long as the server runs: once a second it
+/// takes up a key that another process sharing the database made, and replaces a key whose
+/// certificate has expired, so that `GET /p2core/key/server`, served from memory, is at most
+/// about a second behind. The work runs on the blocking pool: a slow or unreachable database
+/// holds up this loop (which logs why) and no request.
+pub async fn keep_identity_current(state: web::Data<AppState>) {
+    let mut every_second = tokio::time::interval(std::time::Duration::from_secs(1));
+    every_second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every_second.tick().await;
+        let s = state.clone();
+        // Failures are logged where they happen (`ApiError` from the store); the next tick
+        // tries again.
+        let _ = actix_web::rt::task::spawn_blocking(move || s.signing_identity(unix_now())).await;
     }
 }
 

@@ -106,6 +106,7 @@ fn serve(config_file: Option<PathBuf>) -> anyhow::Result<()> {
     let listen = config.listen;
     let access_log = tracing::enabled!(target: "polyhome::http", tracing::Level::INFO);
     actix_web::rt::System::new().block_on(async move {
+        actix_web::rt::spawn(polyhome_api::keep_identity_current(state.clone()));
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(polyhome_api::protocol_error_bodies())

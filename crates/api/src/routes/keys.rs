@@ -18,20 +18,13 @@ pub(crate) async fn server_key(
 ) -> Result<HttpResponse, ApiError> {
     let query: ServerKeyQuery = params::read(&req, &body)?;
     let Some(at) = query.timestamp else {
-        // The common case answers from memory. About once a second the memory is compared with
-        // the database, where another process may have rotated the key, in the background: a
-        // database that is slow or down does not hold up this answer (the comparison logs why
-        // it failed, and the next one tries again).
+        // Answered from memory, which `keep_identity_current` keeps in step with the database.
+        // A certificate found expired here (before that loop replaced it) is replaced now.
         let now = unix_now();
         let mut current = state.identity();
         if current.identity.not_after() <= now {
             let s = state.clone();
             current = web::block(move || s.signing_identity(now)).await??;
-        } else if state.identity_check_due(now) {
-            let s = state.clone();
-            drop(actix_web::rt::task::spawn_blocking(move || {
-                let _logged = s.follow_database(now);
-            }));
         }
         let body = current.cert_json.clone();
         return Ok(HttpResponse::Ok()
@@ -39,8 +32,17 @@ pub(crate) async fn server_key(
             .body(body));
     };
     let at = to_db_time(at)?;
+    let now = unix_now();
     let s = state.clone();
-    let pem = web::block(move || s.store.server_cert_at(at)).await??;
+    let pem = web::block(move || {
+        // A time after the certificate in memory expired, up to now, belongs to its successor:
+        // make sure there is one before looking.
+        if at >= s.identity().identity.not_after() as i64 && at <= now as i64 {
+            s.signing_identity(now)?;
+        }
+        s.store.server_cert_at(at).map_err(ApiError::from)
+    })
+    .await??;
     let pem = pem.ok_or_else(|| {
         ApiError::new(
             ErrorCode::CertificateNotFound,

@@ -76,6 +76,36 @@ fn actor_keys_filter_by_session_and_time() {
 }
 
 #[test]
+fn head_answers_the_key_routes_without_a_body() {
+    let server = TestServer::start();
+    server.register("alice");
+    for path in [
+        "/p2core/key/server".to_owned(),
+        format!("/p2core/key/actor/alice@{DOMAIN}"),
+    ] {
+        let got = server.http.get(server.url(&path)).send().unwrap();
+        let length = got.content_length().unwrap();
+        assert!(length > 0);
+        let head = server.http.head(server.url(&path)).send().unwrap();
+        assert_eq!(head.status(), 200, "{path}");
+        // (reqwest's content_length() is the body's, none for HEAD: read the header.)
+        assert_eq!(
+            head.headers()["content-length"].to_str().unwrap(),
+            length.to_string(),
+            "{path}"
+        );
+        assert!(head.bytes().unwrap().is_empty(), "{path}");
+    }
+    // The challenge route makes a challenge, so it is GET only (a HEAD answer has no body).
+    let head = server
+        .http
+        .head(server.url("/p2core/challenge"))
+        .send()
+        .unwrap();
+    assert_eq!(head.status(), 405);
+}
+
+#[test]
 fn actor_keys_of_strangers_are_404() {
     let server = TestServer::start();
     server.register("alice");

@@ -53,12 +53,14 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/p2core/key/server")
             .route(web::get().to(keys::server_key))
+            .route(web::head().to(keys::server_key))
             .route(web::put().to(keys::rotate_server_key))
-            .default_service(web::to(method_not_allowed("GET, PUT"))),
+            .default_service(web::to(method_not_allowed("GET, HEAD, PUT"))),
     )
     .service(
         web::resource("/p2core/key/actor/{fid}")
             .route(web::get().to(keys::actor_keys))
-            .default_service(web::to(method_not_allowed("GET"))),
+            .route(web::head().to(keys::actor_keys))
+            .default_service(web::to(method_not_allowed("GET, HEAD"))),
     );
 }

@@ -106,6 +106,58 @@ fn head_answers_the_key_routes_without_a_body() {
 }
 
 #[test]
+fn admin_commands_say_what_they_did_and_make_no_database() {
+    let server = TestServer::start();
+    server.register("alice");
+    let run = |args: &[&str]| {
+        let out = server.cli(args);
+        let text = String::from_utf8_lossy(if out.status.success() {
+            &out.stdout
+        } else {
+            &out.stderr
+        })
+        .into_owned();
+        (out.status.success(), text)
+    };
+    let (ok, text) = run(&["admin", "grant", "nobody"]);
+    assert!(
+        !ok && text.contains(&format!("no actor nobody@{DOMAIN}")),
+        "{text}"
+    );
+    let (ok, text) = run(&["admin", "grant", "alice@elsewhere.example"]);
+    assert!(
+        !ok && text.contains("not on this server's domain"),
+        "{text}"
+    );
+    let (ok, text) = run(&["admin", "grant", &format!("ALICE@{DOMAIN}")]);
+    assert!(
+        ok && text.contains(&format!("alice@{DOMAIN} is now an administrator")),
+        "{text}"
+    );
+    let (ok, text) = run(&["admin", "revoke", "alice"]);
+    assert!(
+        ok && text.contains("is no longer an administrator"),
+        "{text}"
+    );
+
+    // Without the server's configuration the default SQLite file does not exist: the command
+    // says so rather than making an empty database there.
+    let elsewhere = server.data_dir().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_polyhome"))
+        .args(["admin", "grant", "alice"])
+        .current_dir(&elsewhere)
+        .env_remove("POLYHOME_DATABASE_URL")
+        .env_remove("POLYHOME_DATA_DIR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("there is no database"), "{stderr}");
+    assert!(!elsewhere.join("data").exists(), "a database was made");
+}
+
+#[test]
 fn actor_keys_of_strangers_are_404() {
     let server = TestServer::start();
     server.register("alice");

@@ -2,7 +2,7 @@
 
 mod config;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
@@ -197,6 +197,13 @@ fn admin(config_file: Option<PathBuf>, command: AdminCommand) -> anyhow::Result<
         None => actor.as_str(),
     };
     let name: polyhome_proto::ActorName = name.parse()?;
+    let url = config.database_url();
+    if Backend::of_url(&url) == Backend::Sqlite && !Path::new(&url).is_file() {
+        anyhow::bail!(
+            "there is no database at {url}: start the server once, and give this command the \
+             server's configuration (--config FILE or its POLYHOME_* variables)"
+        );
+    }
     let store = open_store(&config)?;
     if !store.set_admin(name.as_str(), grant)? {
         anyhow::bail!("no actor {name}@{domain} is registered here");

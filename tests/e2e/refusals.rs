@@ -125,7 +125,7 @@ fn unknown_routes_and_methods() {
     assert_eq!(answer.headers["allow"], "POST");
     let answer = server.send(server.http.post(server.url("/p2core/key/server")));
     answer.assert_error(405, "P2CORE_METHOD_NOT_ALLOWED");
-    assert_eq!(answer.headers["allow"], "GET, PUT");
+    assert_eq!(answer.headers["allow"], "GET, HEAD, PUT");
 }
 
 #[test]

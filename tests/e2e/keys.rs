@@ -228,6 +228,82 @@ fn a_server_key_rotated_by_one_process_is_taken_up_by_another_sharing_the_databa
     }
 }
 
+/// A certificate's notBefore, UNIX seconds.
+fn not_before(pem: &str) -> u64 {
+    use base64::Engine;
+    use der::Decode;
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    x509_cert::Certificate::from_der(&der)
+        .unwrap()
+        .tbs_certificate
+        .validity
+        .not_before
+        .to_unix_duration()
+        .as_secs()
+}
+
+#[test]
+fn quick_rotations_leave_the_last_key_signing_and_each_root_found_by_its_certs_time() {
+    use crate::openssl::{openssl, write};
+
+    let server = TestServer::start();
+    server.register("alice");
+    let dir = server.data_dir();
+    let issue = |session: &str| {
+        let key = Key::ed25519(dir, session);
+        let answer = server.trust("alice", PASSWORD, &key.actor_csr("alice", session));
+        assert_eq!(answer.status, 201, "{}", answer.body);
+        answer
+    };
+    let first = issue("s0");
+    let token = first.body["token"].as_str().unwrap().to_owned();
+    assert!(server.cli(&["admin", "grant", "alice"]).status.success());
+    let mut roots = vec![server.server_cert()];
+    let mut certs = vec![first.body["id_cert"].as_str().unwrap().to_owned()];
+    // Each rotation follows an issuance at once, and the next rotation follows at once too.
+    for i in 1..=3 {
+        let rotated = server.send(
+            server
+                .http
+                .put(server.url("/p2core/key/server"))
+                .bearer_auth(&token)
+                .header("X-P2-Sensitive-Solution", PASSWORD),
+        );
+        assert_eq!(rotated.status, 200, "{}", rotated.body);
+        roots.push(rotated.body.as_str().unwrap().to_owned());
+        certs.push(
+            issue(&format!("s{i}")).body["id_cert"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(&server.server_cert(), roots.last().unwrap());
+    for pair in roots.windows(2) {
+        assert!(
+            not_before(&pair[0]) < not_before(&pair[1]),
+            "roots start in order"
+        );
+    }
+    // What a foreign server does: ask for the root valid at the ID-Cert's start, verify with it.
+    for (i, (cert, root)) in certs.iter().zip(&roots).enumerate() {
+        let named = server.get(&format!(
+            "/p2core/key/server?timestamp={}",
+            not_before(cert)
+        ));
+        assert_eq!(named.body, json!(root), "the root for ID-Cert {i}");
+        write(dir, "root.pem", root);
+        write(dir, "cert.pem", cert);
+        assert_eq!(
+            openssl(dir, &["verify", "-CAfile", "root.pem", "cert.pem"]).trim(),
+            "cert.pem: OK"
+        );
+    }
+}
+
 #[test]
 fn an_idle_process_serves_a_server_key_rotated_elsewhere_on_its_first_request() {
     let a = TestServer::start();

@@ -25,8 +25,8 @@ pub enum IdentityError {
 }
 
 /// The newest stored identity if its certificate is still valid at `now`, else a new key and
-/// root certificate, stored before it is used. Several processes sharing one database take
-/// turns here, so they end up with one key.
+/// root certificate, stored before it is used (see [`create`]). Several processes sharing one
+/// database take turns here, so they end up with one key.
 pub fn load_or_create(
     store: &Store,
     domain: &DomainName,
@@ -34,25 +34,78 @@ pub fn load_or_create(
     now: u64,
 ) -> Result<ServerIdentity, IdentityError> {
     store.exclusively(|| {
-        if let Some(stored) = store.current_server_key()? {
+        let newest = store.current_server_key()?;
+        if let Some(stored) = &newest {
             if stored.not_after as u64 > now {
-                return load(&stored, domain);
+                return load(stored, domain);
             }
             tracing::warn!(serial = %stored.serial, "server certificate expired; making a new identity key");
         }
-        let identity = ServerIdentity::generate(domain, Serial::random(), now, now.saturating_add(lifetime_secs))
-            .map_err(|e| IdentityError::Generate(e.to_string()))?;
-        store.add_server_key(&ServerKey {
-            serial: identity.serial().to_hex(),
-            cert_pem: identity.cert_pem().to_owned(),
-            key_pkcs8_hex: hex::encode(identity.pkcs8_der()),
-            not_before: identity.not_before() as i64,
-            not_after: identity.not_after() as i64,
-            created_at: now as i64,
-        })?;
-        tracing::info!(serial = %identity.serial().to_hex(), %domain, "new server identity key and root certificate made");
-        Ok(identity)
+        create(store, domain, lifetime_secs, newest.as_ref())
     })
+}
+
+/// A new identity key and root certificate that replace the newest one before it expires
+/// (`PUT /p2core/key/server`), stored before it is returned. Processes sharing one database take
+/// turns here.
+pub fn rotate(
+    store: &Store,
+    domain: &DomainName,
+    lifetime_secs: u64,
+) -> Result<ServerIdentity, IdentityError> {
+    store.exclusively(|| {
+        let newest = store.current_server_key()?;
+        create(store, domain, lifetime_secs, newest.as_ref())
+    })
+}
+
+/// Makes and stores a key whose root certificate follows `newest`'s. A successor's validity
+/// starts at a whole second after both now and `newest`'s start, and this waits for that second
+/// (under a second, unless rotations follow each other within one), so that:
+/// - every ID-Cert the older key signed starts before the new root does, and
+///   `GET /p2core/key/server?timestamp=<an ID-Cert's notBefore>` names the root that signed it
+///   (the newest valid then), on this server and on any foreign one;
+/// - roots start at strictly increasing times, so the newest is the one with the latest start
+///   however quickly rotations follow each other.
+fn create(
+    store: &Store,
+    domain: &DomainName,
+    lifetime_secs: u64,
+    newest: Option<&ServerKey>,
+) -> Result<ServerIdentity, IdentityError> {
+    let start = match newest {
+        None => crate::unix_now(),
+        Some(newest) => {
+            let start = (crate::unix_now() + 1).max(newest.not_before as u64 + 1);
+            wait_until(start);
+            start
+        }
+    };
+    let identity = ServerIdentity::generate(
+        domain,
+        Serial::random(),
+        start,
+        start.saturating_add(lifetime_secs),
+    )
+    .map_err(|e| IdentityError::Generate(e.to_string()))?;
+    store.add_server_key(&ServerKey {
+        serial: identity.serial().to_hex(),
+        cert_pem: identity.cert_pem().to_owned(),
+        key_pkcs8_hex: hex::encode(identity.pkcs8_der()),
+        not_before: identity.not_before() as i64,
+        not_after: identity.not_after() as i64,
+        created_at: crate::unix_now() as i64,
+    })?;
+    tracing::info!(serial = %identity.serial().to_hex(), %domain, not_before = start, "new server identity key and root certificate made");
+    Ok(identity)
+}
+
+/// Sleeps until the wall clock reaches the UNIX second `second`.
+fn wait_until(second: u64) {
+    let target = std::time::UNIX_EPOCH + std::time::Duration::from_secs(second);
+    if let Ok(left) = target.duration_since(std::time::SystemTime::now()) {
+        std::thread::sleep(left);
+    }
 }
 
 /// The newest stored identity, whatever its validity; `None` in an empty database.

@@ -157,6 +157,21 @@ impl AppState {
         Ok(())
     }
 
+    /// Replaces the identity key before its time (an administrator's `PUT /p2core/key/server`):
+    /// a new key, stored, that signs from now on. Blocks on the database, and for up to about a
+    /// second more (see `identity::create`); call it on the blocking pool.
+    pub(crate) fn rotate_identity(&self) -> Result<Arc<CurrentIdentity>, ApiError> {
+        let _turn = self.renewing.lock().unwrap_or_else(|e| e.into_inner());
+        let rotated = identity::rotate(
+            &self.store,
+            self.domain(),
+            self.settings.server_cert_lifetime_secs,
+        )
+        .map_err(ApiError::internal)?;
+        self.replace_identity(rotated);
+        Ok(self.identity())
+    }
+
     /// Makes `identity` the one that signs from now on.
     pub(crate) fn replace_identity(&self, identity: ServerIdentity) {
         *self.identity.write().unwrap_or_else(|e| e.into_inner()) =

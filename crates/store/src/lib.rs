@@ -485,12 +485,13 @@ impl Store {
         Ok(())
     }
 
-    /// The newest identity key, the one that signs now.
+    /// The newest identity key, the one that signs now: the one whose validity starts last
+    /// (`api::identity` makes each start after the one before).
     pub fn current_server_key(&self) -> Result<Option<ServerKey>> {
         Ok(server_keys::table
             .order((
-                server_keys::created_at.desc(),
                 server_keys::not_before.desc(),
+                server_keys::created_at.desc(),
             ))
             .select(ServerKey::as_select())
             .first(&mut self.conn()?)
@@ -502,8 +503,8 @@ impl Store {
     pub fn current_server_key_serial(&self) -> Result<Option<String>> {
         Ok(server_keys::table
             .order((
-                server_keys::created_at.desc(),
                 server_keys::not_before.desc(),
+                server_keys::created_at.desc(),
             ))
             .select(server_keys::serial)
             .first(&mut self.conn()?)
@@ -519,8 +520,8 @@ impl Store {
                     .and(server_keys::not_after.ge(at)),
             )
             .order((
-                server_keys::created_at.desc(),
                 server_keys::not_before.desc(),
+                server_keys::created_at.desc(),
             ))
             .select(server_keys::cert_pem)
             .first(&mut self.conn()?)

@@ -7,8 +7,6 @@ use polyhome_proto::{ActorKeysQuery, ErrorCode, FederationId, ServerKeyQuery, Se
 
 use crate::auth::{auth_payload_of, check_second_factor, sensitive_solution, Authenticated};
 use crate::{params, unix_now, ApiError, AppState};
-use polyhome_certs::{Serial, ServerIdentity};
-use polyhome_store::ServerKey;
 
 /// The server's root ID-Cert as a JSON string of PEM; with `timestamp`, the one valid then.
 pub(crate) async fn server_key(
@@ -131,34 +129,29 @@ pub(crate) async fn rotate_server_key(
 ) -> Result<HttpResponse, ApiError> {
     let session = auth.home()?;
     let password = sensitive_solution(&req, auth_payload_of(&body)?)?;
-    let _permit = state.hashing_permit().await?;
+    let permit = state.hashing_permit().await?;
     let s = state.clone();
-    let identity = web::block(move || -> Result<ServerIdentity, ApiError> {
-        let actor = s.store.actor(&session.actor_name)?.ok_or_else(ApiError::unauthorized)?;
+    let by = session.actor_name.clone();
+    web::block(move || -> Result<(), ApiError> {
+        let actor = s
+            .store
+            .actor(&session.actor_name)?
+            .ok_or_else(ApiError::unauthorized)?;
         if !actor.is_admin {
             return Err(ApiError::new(
                 ErrorCode::NotAdministrator,
-                format!("{} is not an administrator of this server", session.actor_name),
+                format!(
+                    "{} is not an administrator of this server",
+                    session.actor_name
+                ),
             ));
         }
-        check_second_factor(&s, &session.actor_name, password.as_deref())?;
-        let now = unix_now();
-        let lifetime = s.settings.server_cert_lifetime_secs;
-        let identity = ServerIdentity::generate(s.domain(), Serial::random(), now, now.saturating_add(lifetime))
-            .map_err(ApiError::internal)?;
-        s.store.add_server_key(&ServerKey {
-            serial: identity.serial().to_hex(),
-            cert_pem: identity.cert_pem().to_owned(),
-            key_pkcs8_hex: hex::encode(identity.pkcs8_der()),
-            not_before: identity.not_before() as i64,
-            not_after: identity.not_after() as i64,
-            created_at: now as i64,
-        })?;
-        tracing::warn!(by = %session.actor_name, serial = %identity.serial().to_hex(), "server identity key rotated");
-        Ok(identity)
+        check_second_factor(&s, &session.actor_name, password.as_deref())
     })
     .await??;
-    let pem = identity.cert_pem().to_owned();
-    state.replace_identity(identity);
-    Ok(HttpResponse::Ok().json(pem))
+    drop(permit);
+    let s = state.clone();
+    let rotated = web::block(move || s.rotate_identity()).await??;
+    tracing::warn!(%by, serial = %rotated.identity.serial().to_hex(), "server identity key rotated");
+    Ok(HttpResponse::Ok().json(rotated.identity.cert_pem()))
 }

@@ -48,6 +48,39 @@ impl Default for FederationSettings {
 /// Root certificates fetched from other home servers, each with the moment it was fetched.
 type RootCache = HashMap<DomainName, Vec<(Arc<RootCert>, Instant)>>;
 
+/// Most root certificates kept per domain (a server has one per rotation of its key), and most
+/// domains kept: the cache holds what callers of identify make this server fetch, so it is
+/// bounded whatever they send.
+const MAX_ROOTS_PER_DOMAIN: usize = 8;
+const MAX_DOMAINS: usize = 4096;
+
+/// Adds `root`, just fetched, to `domain`'s cached roots: a certificate already there is
+/// replaced (so refetching the same one grows nothing), and the oldest go first when a bound is
+/// reached.
+fn keep_root(roots: &mut RootCache, domain: &DomainName, root: Arc<RootCert>, ttl: Duration) {
+    if !roots.contains_key(domain) && roots.len() >= MAX_DOMAINS {
+        roots.retain(|_, entries| {
+            entries.retain(|(_, fetched)| fetched.elapsed() < ttl);
+            !entries.is_empty()
+        });
+        if roots.len() >= MAX_DOMAINS {
+            let oldest = roots
+                .iter()
+                .min_by_key(|(_, entries)| entries.iter().map(|(_, at)| *at).max())
+                .map(|(domain, _)| domain.clone());
+            if let Some(oldest) = oldest {
+                roots.remove(&oldest);
+            }
+        }
+    }
+    let entries = roots.entry(domain.clone()).or_default();
+    entries.retain(|(kept, _)| kept.der() != root.der());
+    entries.push((root, Instant::now()));
+    if entries.len() > MAX_ROOTS_PER_DOMAIN {
+        entries.remove(0);
+    }
+}
+
 /// An HTTP client for other home servers, with a cache of their root certificates.
 pub struct Federation {
     settings: FederationSettings,
@@ -204,11 +237,13 @@ impl Federation {
         }
         let root = Arc::new(root);
         let mut roots = self.roots.lock().unwrap_or_else(|e| e.into_inner());
-        roots
-            .entry(domain.clone())
-            .or_default()
-            .push((root.clone(), Instant::now()));
+        keep_root(&mut roots, domain, root.clone(), self.ttl());
         Ok(root)
+    }
+
+    /// How long a fetched root certificate is kept.
+    fn ttl(&self) -> Duration {
+        Duration::from_secs(self.settings.cert_cache_secs)
     }
 
     /// Checks that `cert` was signed by its home server: with a cached root certificate of
@@ -217,7 +252,7 @@ impl Federation {
     async fn check_issued_by_home(&self, cert: &ActorCert) -> Result<(), ApiError> {
         let domain = cert.issuer_domain().clone();
         let cached: Vec<Arc<RootCert>> = {
-            let ttl = Duration::from_secs(self.settings.cert_cache_secs);
+            let ttl = self.ttl();
             let mut roots = self.roots.lock().unwrap_or_else(|e| e.into_inner());
             let entries = roots.entry(domain.clone()).or_default();
             entries.retain(|(_, fetched)| fetched.elapsed() < ttl);
@@ -383,6 +418,48 @@ pub fn is_public(ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn root_of(domain: &DomainName, serial: u8) -> Arc<RootCert> {
+        let identity = polyhome_certs::ServerIdentity::generate(
+            domain,
+            polyhome_certs::Serial::random(),
+            1_000 + u64::from(serial),
+            2_000_000_000,
+        )
+        .unwrap();
+        Arc::new(parse_root_cert(identity.cert_pem()).unwrap())
+    }
+
+    #[test]
+    fn the_root_cache_keeps_each_certificate_once_and_stays_bounded() {
+        let ttl = Duration::from_secs(3600);
+        let domain: DomainName = "alpha.test".parse().unwrap();
+        let mut roots = RootCache::new();
+        let root = root_of(&domain, 0);
+        for _ in 0..5 {
+            keep_root(&mut roots, &domain, root.clone(), ttl);
+        }
+        assert_eq!(roots[&domain].len(), 1);
+
+        let rotated: Vec<_> = (1..=10).map(|i| root_of(&domain, i)).collect();
+        for r in &rotated {
+            keep_root(&mut roots, &domain, r.clone(), ttl);
+        }
+        let kept: Vec<&[u8]> = roots[&domain].iter().map(|(r, _)| r.der()).collect();
+        let newest: Vec<&[u8]> = rotated[2..].iter().map(|r| r.der()).collect();
+        assert_eq!(kept, newest, "the newest {MAX_ROOTS_PER_DOMAIN} are kept");
+
+        for i in 0..MAX_DOMAINS + 3 {
+            let other: DomainName = format!("d{i}.test").parse().unwrap();
+            keep_root(&mut roots, &other, root.clone(), ttl);
+        }
+        assert_eq!(roots.len(), MAX_DOMAINS);
+        assert!(roots.contains_key(&"d4098.test".parse().unwrap()));
+        assert!(
+            !roots.contains_key(&domain),
+            "the least recently fetched domain went first"
+        );
+    }
 
     #[test]
     fn only_public_addresses_are_public() {

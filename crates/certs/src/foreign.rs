@@ -677,15 +677,16 @@ impl RootCert {
         &self.public_key
     }
 
+    /// The certificate's DER encoding.
+    pub fn der(&self) -> &[u8] {
+        &self.fields.der
+    }
+
     pub(crate) fn serial(&self) -> &Serial {
         &self.fields.serial
     }
 
     pub(crate) fn subject(&self) -> &Name {
         &self.fields.subject
-    }
-
-    pub(crate) fn der(&self) -> &[u8] {
-        &self.fields.der
     }
 }

@@ -193,6 +193,13 @@ fn a_home_actor_is_sent_to_trust_rather_than_identified() {
             .status,
         204
     );
+
+    // The answer is the same for an ID-Cert of its own that has expired.
+    let short = TestServer::start_for(ALPHA, "[certificates]\nid_cert_lifetime_secs = 1\n");
+    short.register("alice");
+    let bob = trust_on_alpha(&short, "bob", "old");
+    std::thread::sleep(Duration::from_millis(2100));
+    identify_with(&short, &bob.key, &bob.cert).assert_error(403, "P2CORE_NOT_FOREIGN_SESSION");
 }
 
 #[test]

@@ -262,6 +262,11 @@ impl TestServer {
         Store::open(&self.database_url, 1).unwrap()
     }
 
+    /// The SQLite database file, or None on PostgreSQL.
+    pub fn sqlite_file(&self) -> Option<&Path> {
+        matches!(self.database, Database::Sqlite).then(|| Path::new(&self.database_url))
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.dir
     }

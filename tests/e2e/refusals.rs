@@ -146,6 +146,16 @@ fn wrong_password_and_unknown_actor_get_the_same_401() {
         !server.logs().contains("not the password"),
         "a password reached the log"
     );
+    // Nor does one put in a query string (where no route takes it, and unknown parameters are
+    // ignored): the access log has paths without their query.
+    let answer = server.get("/p2core/key/server?password=in-the-query");
+    assert_eq!(answer.status, 200);
+    let logs = server.logs();
+    assert!(
+        logs.contains("GET /p2core/key/server 200"),
+        "no access log line:\n{logs}"
+    );
+    assert!(!logs.contains("in-the-query"), "a password reached the log");
 }
 
 #[test]

@@ -70,3 +70,19 @@ fn concurrent_registrations_of_one_name_give_exactly_one_201() {
     );
     assert_eq!(server.store().count_actors().unwrap(), 1);
 }
+
+#[test]
+fn the_sqlite_database_holding_the_key_is_readable_by_its_owner_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = TestServer::start();
+    let Some(file) = server.sqlite_file() else {
+        return; // PostgreSQL keeps its own files.
+    };
+    server.register("alice");
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(file), 0o600, "{}", file.display());
+    let wal = std::path::PathBuf::from(format!("{}-wal", file.display()));
+    assert_eq!(mode(&wal), 0o600, "{}", wal.display());
+    assert_eq!(mode(file.parent().unwrap()), 0o700);
+}

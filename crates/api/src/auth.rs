@@ -21,6 +21,10 @@ pub const PASSWORD_MAX_LEN: usize = 1024;
 
 /// The most memory one password hash may take, KiB.
 pub const MEMORY_KIB_MAX: u32 = 1024 * 1024;
+/// Most passes over the memory accepted in `password_hashing.iterations`.
+pub const ITERATIONS_MAX: u32 = 64;
+/// Most lanes accepted in `password_hashing.parallelism`.
+pub const PARALLELISM_MAX: u32 = 64;
 
 /// argon2id settings, from configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -61,6 +65,28 @@ impl Passwords {
             return Err(format!(
                 "password_hashing.memory_kib is {}; at most {MEMORY_KIB_MAX} (1 GiB) is accepted",
                 settings.memory_kib
+            ));
+        }
+        // Hashes run one lane at a time here, and every login waits for all the passes.
+        if !(1..=ITERATIONS_MAX).contains(&settings.iterations) {
+            return Err(format!(
+                "password_hashing.iterations is {}; 1 to {ITERATIONS_MAX} are accepted",
+                settings.iterations
+            ));
+        }
+        if !(1..=PARALLELISM_MAX).contains(&settings.parallelism) {
+            return Err(format!(
+                "password_hashing.parallelism is {}; 1 to {PARALLELISM_MAX} are accepted",
+                settings.parallelism
+            ));
+        }
+        if settings.memory_kib < 8 * settings.parallelism {
+            return Err(format!(
+                "password_hashing.memory_kib is {}; argon2 needs at least 8 KiB per lane, {} \
+                 for parallelism {}",
+                settings.memory_kib,
+                8 * settings.parallelism,
+                settings.parallelism
             ));
         }
         let params = Params::new(
@@ -324,6 +350,30 @@ mod tests {
         let err = with_memory(MEMORY_KIB_MAX + 1).err().unwrap();
         assert!(err.contains("at most 1048576"), "{err}");
         assert!(with_memory(0).is_err());
+    }
+
+    #[test]
+    fn password_hashing_parameters_are_bounded_and_named() {
+        let with = |memory_kib, iterations, parallelism| {
+            Passwords::new(PasswordHashing {
+                memory_kib,
+                iterations,
+                parallelism,
+            })
+            .err()
+        };
+        let refused = [
+            (with(64, 0, 1), "password_hashing.iterations"),
+            (with(64, u32::MAX, 1), "password_hashing.iterations"),
+            (with(64, 1, 0), "password_hashing.parallelism"),
+            (with(1_000_000, 1, 100_000), "password_hashing.parallelism"),
+            (with(64, 1, 16), "password_hashing.memory_kib"),
+        ];
+        for (err, key) in refused {
+            let err = err.expect(key);
+            assert!(err.contains(key), "{err}");
+        }
+        assert!(with(128, ITERATIONS_MAX, 16).is_none());
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use polyhome_api::{ChallengeSettings, FederationSettings, PasswordHashing};
 use polyhome_proto::DomainName;
+use polyhome_store::Backend;
 use serde::{Deserialize, Serialize};
 
 /// Every key, with its default and meaning. Printed by `polyhome --help`; README.md repeats it.
@@ -28,8 +29,8 @@ variable POLYHOME_<KEY>, nested keys joined with '__', e.g. POLYHOME_PASSWORD_HA
 
   [password_hashing]              argon2id parameters for new password hashes
   memory_kib = 19456              memory per hash, KiB (19 MiB; at most 1 GiB)
-  iterations = 2                  passes over that memory
-  parallelism = 1                 lanes
+  iterations = 2                  passes over that memory, 1 to 64
+  parallelism = 1                 lanes, 1 to 64 (memory_kib at least 8 per lane)
 
   [certificates]
   id_cert_lifetime_secs = 2592000      lifetime of issued ID-Certs (30 days), cut short by
@@ -146,7 +147,13 @@ impl Config {
         let mut value: serde_json::Value = builder
             .build()
             .and_then(config::Config::try_deserialize)
-            .context("reading the configuration")?;
+            .map_err(|e| {
+                // A syntax error quotes the line, which may hold a database password.
+                anyhow::anyhow!(
+                    "reading the configuration: {}",
+                    redact_secrets(&e.to_string())
+                )
+            })?;
         for (name, text) in vars {
             override_from_env(&mut value, &name, text)?;
         }
@@ -168,22 +175,23 @@ impl Config {
     fn check(&self) -> anyhow::Result<()> {
         self.domain()?;
         log_filter(&self.log).map_err(|e| anyhow::anyhow!("log: {e}"))?;
-        let postgres = self.database_url().starts_with("postgres");
-        if !postgres && !self.database_url.is_empty() {
-            let conninfo = self.database_url.split_whitespace().any(|word| {
-                [
-                    "host=",
-                    "hostaddr=",
-                    "port=",
-                    "dbname=",
-                    "user=",
-                    "password=",
-                ]
-                .iter()
-                .any(|k| word.to_ascii_lowercase().starts_with(k))
-            });
-            if self.database_url.contains("://") || conninfo {
-                // The value is not repeated: it may hold a password.
+        let url = self.database_url();
+        let postgres = Backend::of_url(&url) == Backend::Postgres;
+        // Neither refusal repeats the value: it may hold a password.
+        if postgres {
+            let authority = url
+                .split_once("://")
+                .map_or("", |(_, rest)| rest.split(['/', '?']).next().unwrap_or(""));
+            if authority.matches('@').count() > 1 {
+                bail!(
+                    "database_url: write an @ in the user name or password as %40 (PostgreSQL \
+                     would read what follows the first @ as the host)"
+                );
+            }
+        } else if !self.database_url.is_empty() {
+            let lower = url.to_ascii_lowercase();
+            let conninfo = url.contains('=') && url.contains(char::is_whitespace);
+            if lower.contains("://") || lower.contains("password") || conninfo {
                 bail!(
                     "database_url must be a postgres:// (or postgresql://) URL, or the path of a \
                      SQLite file; key=value connection strings and other URLs are not read"
@@ -244,6 +252,9 @@ impl Config {
                 bail!("{key} must be {least} to {most} seconds");
             }
         }
+        if !(4096..=64 * 1024 * 1024).contains(&self.federation.max_response_bytes) {
+            bail!("federation.max_response_bytes must be 4096 to 67108864 (64 MiB)");
+        }
         if self.workers > MAX_WORKERS {
             bail!("workers must be at most {MAX_WORKERS} (0 = one per available core)");
         }
@@ -301,7 +312,13 @@ fn override_from_env(
     let Value::Object(map) = node else {
         bail!("{name}: {} is not a table of settings", tables.join("."));
     };
-    let value = match map.get(leaf.as_str()) {
+    // A key the file wrote in other letter case (a [federation.hosts] domain) is replaced.
+    let existing = map
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case(leaf))
+        .cloned()
+        .and_then(|k| map.remove(&k));
+    let value = match existing {
         Some(Value::Number(_)) => text
             .trim()
             .parse::<serde_json::Number>()
@@ -324,6 +341,27 @@ fn polyhome_env() -> config::Map<String, String> {
     std::env::vars()
         .filter(|(k, _)| k.starts_with("POLYHOME_"))
         .filter(|(k, _)| k != "POLYHOME_CONFIG" && !k.starts_with("POLYHOME_TEST_"))
+        .collect()
+}
+
+/// `text` with the passwords of any URLs in it, and any `password=…` words, replaced.
+pub fn redact_secrets(text: &str) -> String {
+    text.split_inclusive(char::is_whitespace)
+        .map(|piece| {
+            let word = piece.trim_end_matches(char::is_whitespace);
+            let space = &piece[word.len()..];
+            let word = word.trim_start_matches(['"', '\'', '(', '[', '`']);
+            let lead = &piece[..piece.len() - space.len() - word.len()];
+            let redacted = if word.contains("://") {
+                redact_url(word)
+            } else if word.to_ascii_lowercase().contains("password=") {
+                let at = word.find('=').map_or(word.len(), |i| i + 1);
+                format!("{}***", &word[..at])
+            } else {
+                word.to_owned()
+            };
+            format!("{lead}{redacted}{space}")
+        })
         .collect()
 }
 
@@ -408,6 +446,7 @@ mod tests {
             assert!(err.contains("must be"), "{key}={value}: {err}");
         };
         refused("POLYHOME_WORKERS", "513");
+        refused("POLYHOME_FEDERATION__MAX_RESPONSE_BYTES", "0");
         refused("POLYHOME_CHALLENGES__LIFETIME_SECS", "0");
         refused("POLYHOME_CHALLENGES__LIFETIME_SECS", "9999999999999");
         refused(
@@ -440,7 +479,28 @@ mod tests {
             assert!(err.contains("database_url must be"), "{err}");
             assert!(!err.contains("secretpw"), "{err}");
         }
-        for url in ["postgresql://u@h/db", "/var/lib/polyhome/my db=1.sqlite"] {
+        for url in [
+            "host = 127.0.0.1 user = postgres password = secretpw dbname = x",
+            "sslpassword=secretpw sslmode=require",
+            "postgres user=postgres password=secretpw",
+            "postgresql://postgres:secret@pw@127.0.0.1/db",
+        ] {
+            let env = config::Map::from([("POLYHOME_DATABASE_URL".to_owned(), url.to_owned())]);
+            let err = format!("{:#}", Config::load_with_env(None, env).unwrap_err());
+            assert!(err.contains("database_url"), "{err}");
+            assert!(!err.contains("secret"), "{err}");
+        }
+        // A file whose name starts with "postgres" is SQLite: one connection will do.
+        let env = config::Map::from([
+            ("POLYHOME_DATABASE_URL".to_owned(), "postgres.db".to_owned()),
+            ("POLYHOME_DATABASE_POOL_SIZE".to_owned(), "1".to_owned()),
+        ]);
+        Config::load_with_env(None, env).expect("postgres.db is a SQLite file");
+        for url in [
+            "postgresql://u:p%40ss@h/db",
+            "/var/lib/polyhome/my db.sqlite",
+            "a=b.db",
+        ] {
             let env = config::Map::from([("POLYHOME_DATABASE_URL".to_owned(), url.to_owned())]);
             Config::load_with_env(None, env).expect(url);
         }
@@ -475,6 +535,52 @@ mod tests {
         assert!(err.contains("`workers`"), "{err}");
         let env = config::Map::from([("POLYHOME_DOMAIN__X".to_owned(), "1".to_owned())]);
         assert!(Config::load_with_env(None, env).is_err());
+    }
+
+    #[test]
+    fn configuration_errors_do_not_repeat_passwords() {
+        let dir =
+            std::env::temp_dir().join(format!("polyhome-config-redact-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("broken.toml");
+        for line in [
+            "database_url = \"postgres://u:SECRETpw@h/db\n",
+            "database_url = \"host=h password=SECRETpw\n",
+        ] {
+            std::fs::write(&file, line).unwrap();
+            let err = format!(
+                "{:#}",
+                Config::load_with_env(Some(&file), Default::default()).unwrap_err()
+            );
+            assert!(err.contains("reading the configuration"), "{err}");
+            assert!(!err.contains("SECRETpw"), "{err}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            redact_secrets("a \"postgres://u:pw@h/db\n  password=x (y)"),
+            "a \"postgres://u:***@h/db\n  password=*** (y)"
+        );
+    }
+
+    #[test]
+    fn an_environment_variable_replaces_a_host_the_file_wrote_in_other_case() {
+        let dir =
+            std::env::temp_dir().join(format!("polyhome-config-hosts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("hosts.toml");
+        std::fs::write(
+            &file,
+            "[federation.hosts]\n\"Alpha.Test\" = \"http://127.0.0.1:1\"\n",
+        )
+        .unwrap();
+        let env = config::Map::from([(
+            "POLYHOME_FEDERATION__HOSTS__ALPHA.TEST".to_owned(),
+            "http://127.0.0.1:2".to_owned(),
+        )]);
+        let config = Config::load_with_env(Some(&file), env).unwrap().config;
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(config.federation.hosts.len(), 1);
+        assert_eq!(config.federation.hosts["alpha.test"], "http://127.0.0.1:2");
     }
 
     #[test]

@@ -115,7 +115,10 @@ fn serve(config_file: Option<PathBuf>) -> anyhow::Result<()> {
                 // so it is only installed when it will be written.
                 .wrap(actix_web::middleware::Condition::new(
                     access_log,
-                    actix_web::middleware::Logger::new("%r %s %b %Dms")
+                    // Method and path without the query string, where a client might have put
+                    // a password.
+                    actix_web::middleware::Logger::new("%{method}xi %U %s %b %Dms")
+                        .custom_request_replace("method", |req| req.method().to_string())
                         .log_target("polyhome::http"),
                 ))
                 .configure(polyhome_api::configure(state.clone(), body_limit))
@@ -153,6 +156,7 @@ fn open_store(config: &Config) -> anyhow::Result<Store> {
     let url = config.database_url();
     if Backend::of_url(&url) == Backend::Sqlite {
         prepare_data_dir(&config.data_dir)?;
+        prepare_sqlite_file(Path::new(&url));
     }
     Store::open(&url, config.database_pool_size)
         .with_context(|| format!("opening database {}", config::redact_url(&url)))
@@ -181,6 +185,29 @@ fn prepare_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Creates a missing SQLite database file readable by this user alone (SQLite gives its journal
+/// files the same mode), wherever `database_url` puts it; an existing one that others can read is
+/// reported. Failures are left to the database to report when it opens the file.
+fn prepare_sqlite_file(file: &Path) {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if !file.exists() {
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(file);
+    } else if let Ok(meta) = std::fs::metadata(file) {
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                file = %file.display(),
+                mode = format!("{:o}", mode & 0o777),
+                "the database file is open to other users, and it holds the server's private key; consider chmod 600"
+            );
+        }
+    }
 }
 
 /// `polyhome admin grant|revoke <actor>`

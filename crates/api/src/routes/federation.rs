@@ -208,18 +208,18 @@ pub(crate) async fn idcert_extern(
 fn check_foreign_cert(state: &AppState, pem: &str, now: u64) -> Result<ActorCert, ApiError> {
     let err = |e: polyhome_certs::ForeignCertError| ApiError::new(e.code(), e.to_string());
     let cert = parse_actor_cert(pem).map_err(err)?;
-    cert.check_validity(now).map_err(err)?;
-    cert.check_domains().map_err(err)?;
     if cert.issuer_domain() == state.domain() {
         return Err(ApiError::new(
             ErrorCode::NotForeignSession,
             format!(
-                "{} is an actor of this server, which is its home server: open a session with \
+                "this server issued that ID-Cert (to {}): its own actors open sessions with \
                  POST /p2core/session/trust",
                 cert.fid()
             ),
         ));
     }
+    cert.check_validity(now).map_err(err)?;
+    cert.check_domains().map_err(err)?;
     Ok(cert)
 }
 

@@ -19,7 +19,8 @@ variable POLYHOME_<KEY>, nested keys joined with '__', e.g. POLYHOME_PASSWORD_HA
   data_dir = \"./data\"             directory for the SQLite database; created if missing
   database_url = \"\"               empty: SQLite file <data_dir>/polyhome.db;
                                   postgres://user:pass@host/db selects PostgreSQL;
-                                  any other value is a SQLite file's path
+                                  other values are a SQLite file's path (other URLs and
+                                  libpq key=value strings are refused)
   database_pool_size = 8          most database connections kept open (PostgreSQL: at least 2)
   body_limit_bytes = 65536        largest request body accepted (413 above it)
   request_timeout_secs = 60       a request whose body has not arrived by then gets 408
@@ -49,12 +50,28 @@ variable POLYHOME_<KEY>, nested keys joined with '__', e.g. POLYHOME_PASSWORD_HA
   allow_private_addresses = false allow requests to loopback and private addresses
   request_timeout_secs = 10       asking another server (all requests of one check) ends
                                   after this long (at most 3600)
-  max_response_bytes = 1048576    largest answer read from another server
+  max_response_bytes = 1048576    largest answer read from another server (4096 to 64 MiB)
   cert_cache_secs = 3600          how long another server's root certificate is kept
                                   (0 = fetched for every check; at most 30 days)
   [federation.hosts]              base URL per domain instead of https://<domain>, e.g.
                                   \"alpha.test\" = \"http://127.0.0.1:8081\"
 ";
+
+/// Words that start a libpq `key=value` connection string, which `database_url` does not read.
+const LIBPQ_KEYWORDS: [&str; 12] = [
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "passfile",
+    "service",
+    "sslmode",
+    "options",
+    "application_name",
+    "connect_timeout",
+];
 
 const HOUR: u64 = 3600;
 const DAY: u64 = 24 * HOUR;
@@ -179,18 +196,23 @@ impl Config {
         let postgres = Backend::of_url(&url) == Backend::Postgres;
         // Neither refusal repeats the value: it may hold a password.
         if postgres {
-            let authority = url
-                .split_once("://")
-                .map_or("", |(_, rest)| rest.split(['/', '?']).next().unwrap_or(""));
-            if authority.matches('@').count() > 1 {
+            let rest = url.split_once("://").map_or("", |(_, rest)| rest);
+            let at = rest.find('@');
+            if rest.matches('@').count() > 1 || at.is_some_and(|at| rest[..at].contains('/')) {
                 bail!(
-                    "database_url: write an @ in the user name or password as %40 (PostgreSQL \
-                     would read what follows the first @ as the host)"
+                    "database_url: write an @ or / in the user name or password as %40 or %2F \
+                     (PostgreSQL reads the user part up to the first @, and not past a /)"
                 );
             }
         } else if !self.database_url.is_empty() {
             let lower = url.to_ascii_lowercase();
-            let conninfo = url.contains('=') && url.contains(char::is_whitespace);
+            let conninfo = url.contains('=')
+                && (url.contains(char::is_whitespace)
+                    || LIBPQ_KEYWORDS.iter().any(|k| {
+                        lower
+                            .strip_prefix(k)
+                            .is_some_and(|v| v.trim_start().starts_with('='))
+                    }));
             if lower.contains("://") || lower.contains("password") || conninfo {
                 bail!(
                     "database_url must be a postgres:// (or postgresql://) URL, or the path of a \
@@ -344,58 +366,58 @@ fn polyhome_env() -> config::Map<String, String> {
         .collect()
 }
 
-/// `text` with the passwords of any URLs in it, and any `password=…` words, replaced.
+/// `text`, a message that may quote configuration (a syntax error shows the line), with every
+/// line that may hold a password left out: one that mentions a password, or holds a URL with a
+/// user part.
 pub fn redact_secrets(text: &str) -> String {
-    text.split_inclusive(char::is_whitespace)
-        .map(|piece| {
-            let word = piece.trim_end_matches(char::is_whitespace);
-            let space = &piece[word.len()..];
-            let word = word.trim_start_matches(['"', '\'', '(', '[', '`']);
-            let lead = &piece[..piece.len() - space.len() - word.len()];
-            let redacted = if word.contains("://") {
-                redact_url(word)
-            } else if word.to_ascii_lowercase().contains("password=") {
-                let at = word.find('=').map_or(word.len(), |i| i + 1);
-                format!("{}***", &word[..at])
+    text.lines()
+        .map(|line| {
+            let lower = line.to_ascii_lowercase();
+            let url_with_user = lower
+                .split_once("://")
+                .is_some_and(|(_, rest)| rest.contains('@'));
+            if lower.contains("password") || url_with_user {
+                "  (a line that may hold a password, not shown)"
             } else {
-                word.to_owned()
-            };
-            format!("{lead}{redacted}{space}")
-        })
-        .collect()
-}
-
-/// The URL with any password replaced (in the user part or a `password=` parameter), for logs.
-pub fn redact_url(url: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let mut redacted = redact_userinfo(base);
-    if let Some(query) = query {
-        let params: Vec<String> = query
-            .split('&')
-            .map(|p| match p.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-                _ => p.to_owned(),
-            })
-            .collect();
-        redacted = format!("{redacted}?{}", params.join("&"));
-    }
-    redacted
-}
-
-fn redact_userinfo(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_owned(),
+                line
             }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The URL with any password replaced, for logs: the user part's password and the query's
+/// parameters whose name holds "password" (`password`, `sslpassword`). The user part is read as
+/// libpq reads it: what precedes the first `@` after `://`, unless a `/` comes first.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let (userinfo, after) = match rest.find(['@', '/']) {
+        Some(at) if rest.as_bytes()[at] == b'@' => (&rest[..at], &rest[at..]),
+        _ => ("", rest),
+    };
+    let userinfo = match userinfo.split_once(':') {
+        Some((user, _)) => format!("{user}:***"),
+        None => userinfo.to_owned(),
+    };
+    let after = match after.split_once('?') {
+        Some((base, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((k, _)) if k.to_ascii_lowercase().contains("password") => {
+                        format!("{k}=***")
+                    }
+                    _ => p.to_owned(),
+                })
+                .collect();
+            format!("{base}?{}", params.join("&"))
         }
-        _ => url.to_owned(),
-    }
+        None => after.to_owned(),
+    };
+    format!("{}{userinfo}{after}", &url[..scheme_end])
 }
 
 /// The log filter `filter` (RUST_LOG syntax) describes, or why it describes none.
@@ -484,6 +506,8 @@ mod tests {
             "sslpassword=secretpw sslmode=require",
             "postgres user=postgres password=secretpw",
             "postgresql://postgres:secret@pw@127.0.0.1/db",
+            "postgresql://postgres:secret/pw@127.0.0.1/db",
+            "dbname=secret",
         ] {
             let env = config::Map::from([("POLYHOME_DATABASE_URL".to_owned(), url.to_owned())]);
             let err = format!("{:#}", Config::load_with_env(None, env).unwrap_err());
@@ -546,6 +570,7 @@ mod tests {
         for line in [
             "database_url = \"postgres://u:SECRETpw@h/db\n",
             "database_url = \"host=h password=SECRETpw\n",
+            "database_url = 'host = h user = u password = SECRETpw dbname = x\n",
         ] {
             std::fs::write(&file, line).unwrap();
             let err = format!(
@@ -557,8 +582,8 @@ mod tests {
         }
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(
-            redact_secrets("a \"postgres://u:pw@h/db\n  password=x (y)"),
-            "a \"postgres://u:***@h/db\n  password=*** (y)"
+            redact_secrets("error at line 2\n2 | url = \"postgres://u:pw@h/db\n  |  ^"),
+            "error at line 2\n  (a line that may hold a password, not shown)\n  |  ^"
         );
     }
 
@@ -594,6 +619,14 @@ mod tests {
         assert_eq!(
             redact_url("postgres://u@h/db?sslmode=require&password=secret"),
             "postgres://u@h/db?sslmode=require&password=***"
+        );
+        assert_eq!(
+            redact_url("postgres://u:sec?ret@h/db?sslpassword=secret&x=1"),
+            "postgres://u:***@h/db?sslpassword=***&x=1"
+        );
+        assert_eq!(
+            redact_url("postgres://h/db?user=u"),
+            "postgres://h/db?user=u"
         );
     }
 

@@ -155,7 +155,18 @@ fn return_large_buffers_to_the_os() {
 fn open_store(config: &Config) -> anyhow::Result<Store> {
     let url = config.database_url();
     if Backend::of_url(&url) == Backend::Sqlite {
-        prepare_data_dir(&config.data_dir)?;
+        // data_dir holds the default file; a database_url of its own puts it elsewhere, and
+        // then only a missing directory for it is made.
+        if config.database_url.is_empty() {
+            prepare_data_dir(&config.data_dir)?;
+        } else if let Some(dir) = Path::new(&url)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            if !dir.exists() {
+                prepare_data_dir(dir)?;
+            }
+        }
         prepare_sqlite_file(Path::new(&url));
     }
     Store::open(&url, config.database_pool_size)

@@ -262,6 +262,20 @@ impl TestServer {
         Store::open(&self.database_url, 1).unwrap()
     }
 
+    /// Rotates the server's identity key with an administrator's `token` and the test password
+    /// as second factor (`PUT /p2core/key/server`); asserts 200 and returns the new root
+    /// certificate.
+    pub fn rotate_server_key(&self, token: &str) -> String {
+        let rotated = self.send(
+            self.http
+                .put(self.url("/p2core/key/server"))
+                .bearer_auth(token)
+                .header("X-P2-Sensitive-Solution", PASSWORD),
+        );
+        assert_eq!(rotated.status, 200, "{}", rotated.body);
+        rotated.body.as_str().expect("a PEM string").to_owned()
+    }
+
     /// The SQLite database file, or None on PostgreSQL.
     pub fn sqlite_file(&self) -> Option<&Path> {
         matches!(self.database, Database::Sqlite).then(|| Path::new(&self.database_url))

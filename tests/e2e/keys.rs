@@ -178,32 +178,28 @@ fn actor_keys_of_strangers_are_404() {
         .assert_error(400, "P2CORE_INVALID_PARAMETER");
 }
 
-#[test]
-fn a_server_key_rotated_by_one_process_is_taken_up_by_another_sharing_the_database() {
-    use crate::openssl::{openssl, write};
-
+/// A server and a second process on its database; alice, registered there, holds a session
+/// (her token is returned) and is an administrator.
+fn two_processes_with_an_administrator() -> (TestServer, TestServer, String) {
     let a = TestServer::start();
     let b = a.second_process();
     a.register("alice");
     let key = Key::ed25519(a.data_dir(), "alice");
     let trusted = a.trust("alice", PASSWORD, &key.actor_csr("alice", "laptop"));
     assert_eq!(trusted.status, 201, "{}", trusted.body);
+    assert!(a.cli(&["admin", "grant", "alice"]).status.success());
     let token = trusted.body["token"].as_str().unwrap().to_owned();
+    (a, b, token)
+}
+
+#[test]
+fn a_server_key_rotated_by_one_process_is_taken_up_by_another_sharing_the_database() {
+    use crate::openssl::{openssl, write};
+
+    let (a, b, token) = two_processes_with_an_administrator();
     let old_root = a.server_cert();
     assert_eq!(b.server_cert(), old_root);
-
-    let granted = a.cli(&["admin", "grant", "alice"]);
-    assert!(granted.status.success());
-    // Root certificates carry second-resolution times: keep the two apart.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    let rotated = a.send(
-        a.http
-            .put(a.url("/p2core/key/server"))
-            .bearer_auth(&token)
-            .header("X-P2-Sensitive-Solution", PASSWORD),
-    );
-    assert_eq!(rotated.status, 200, "{}", rotated.body);
-    let new_root = rotated.body.as_str().unwrap().to_owned();
+    let new_root = a.rotate_server_key(&token);
     assert_ne!(new_root, old_root);
 
     // b signs with the new key at once: an ID-Cert it issues verifies against the new root.
@@ -265,15 +261,7 @@ fn quick_rotations_leave_the_last_key_signing_and_each_root_found_by_its_certs_t
     let mut certs = vec![first.body["id_cert"].as_str().unwrap().to_owned()];
     // Each rotation follows an issuance at once, and the next rotation follows at once too.
     for i in 1..=3 {
-        let rotated = server.send(
-            server
-                .http
-                .put(server.url("/p2core/key/server"))
-                .bearer_auth(&token)
-                .header("X-P2-Sensitive-Solution", PASSWORD),
-        );
-        assert_eq!(rotated.status, 200, "{}", rotated.body);
-        roots.push(rotated.body.as_str().unwrap().to_owned());
+        roots.push(server.rotate_server_key(&token));
         certs.push(
             issue(&format!("s{i}")).body["id_cert"]
                 .as_str()
@@ -306,26 +294,13 @@ fn quick_rotations_leave_the_last_key_signing_and_each_root_found_by_its_certs_t
 
 #[test]
 fn an_idle_process_serves_a_server_key_rotated_elsewhere_on_its_first_request() {
-    let a = TestServer::start();
-    let b = a.second_process();
-    a.register("alice");
-    let key = Key::ed25519(a.data_dir(), "alice");
-    let trusted = a.trust("alice", PASSWORD, &key.actor_csr("alice", "laptop"));
-    assert_eq!(trusted.status, 201, "{}", trusted.body);
+    let (a, b, token) = two_processes_with_an_administrator();
     let old_root = b.server_cert();
-    assert!(a.cli(&["admin", "grant", "alice"]).status.success());
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    let rotated = a.send(
-        a.http
-            .put(a.url("/p2core/key/server"))
-            .bearer_auth(trusted.body["token"].as_str().unwrap())
-            .header("X-P2-Sensitive-Solution", PASSWORD),
-    );
-    assert_eq!(rotated.status, 200, "{}", rotated.body);
-    assert_ne!(rotated.body, json!(old_root));
+    let rotated = a.rotate_server_key(&token);
+    assert_ne!(rotated, old_root);
     // b is asked nothing for a while; its very next answer is the new certificate.
     std::thread::sleep(std::time::Duration::from_millis(2500));
-    assert_eq!(json!(b.server_cert()), rotated.body);
+    assert_eq!(b.server_cert(), rotated);
 }
 
 #[test]

@@ -213,7 +213,12 @@ impl Config {
                             .strip_prefix(k)
                             .is_some_and(|v| v.trim_start().starts_with('='))
                     }));
-            if lower.contains("://") || lower.contains("password") || conninfo {
+            // A URL missing a slash ("postgres:/u:pw@h") is no file name either.
+            let credentials = lower.starts_with("postgres") && lower.contains(':')
+                || url
+                    .find(':')
+                    .is_some_and(|colon| url[colon..].contains('@'));
+            if lower.contains("://") || lower.contains("password") || conninfo || credentials {
                 bail!(
                     "database_url must be a postgres:// (or postgresql://) URL, or the path of a \
                      SQLite file; key=value connection strings and other URLs are not read"
@@ -367,8 +372,8 @@ fn polyhome_env() -> config::Map<String, String> {
 }
 
 /// `text`, a message that may quote configuration (a syntax error shows the line), with every
-/// line that may hold a password left out: one that mentions a password, or holds a URL with a
-/// user part.
+/// line that may hold a password left out: one that mentions a password or `database_url`, or
+/// holds a URL with a user part.
 pub fn redact_secrets(text: &str) -> String {
     text.lines()
         .map(|line| {
@@ -376,7 +381,8 @@ pub fn redact_secrets(text: &str) -> String {
             let url_with_user = lower
                 .split_once("://")
                 .is_some_and(|(_, rest)| rest.contains('@'));
-            if lower.contains("password") || url_with_user {
+            // A quoted `database_url` line may spell its password with escapes.
+            if lower.contains("password") || lower.contains("database_url") || url_with_user {
                 "  (a line that may hold a password, not shown)"
             } else {
                 line
@@ -407,7 +413,9 @@ pub fn redact_url(url: &str) -> String {
             let params: Vec<String> = query
                 .split('&')
                 .map(|p| match p.split_once('=') {
-                    Some((k, _)) if k.to_ascii_lowercase().contains("password") => {
+                    Some((k, _))
+                        if percent_decoded(k).to_ascii_lowercase().contains("password") =>
+                    {
                         format!("{k}=***")
                     }
                     _ => p.to_owned(),
@@ -418,6 +426,70 @@ pub fn redact_url(url: &str) -> String {
         None => after.to_owned(),
     };
     format!("{}{userinfo}{after}", &url[..scheme_end])
+}
+
+/// The secrets `url` holds (the user part's password, the values of query parameters whose
+/// name holds "password"), as written in it.
+fn secrets_of(url: &str) -> Vec<&str> {
+    let Some((_, rest)) = url.split_once("://") else {
+        return Vec::new();
+    };
+    let mut secrets = Vec::new();
+    let after = match rest.find(['@', '/']) {
+        Some(at) if rest.as_bytes()[at] == b'@' => {
+            if let Some((_, password)) = rest[..at].split_once(':') {
+                secrets.push(password);
+            }
+            &rest[at..]
+        }
+        _ => rest,
+    };
+    if let Some((_, query)) = after.split_once('?') {
+        for (key, value) in query.split('&').filter_map(|p| p.split_once('=')) {
+            if percent_decoded(key)
+                .to_ascii_lowercase()
+                .contains("password")
+            {
+                secrets.push(value);
+            }
+        }
+    }
+    secrets.retain(|s| !s.is_empty());
+    secrets
+}
+
+/// `text`, an error about the database at `url`, with `url` and the secrets in it replaced
+/// wherever the text quotes them (libpq quotes what it cannot parse).
+pub fn redact_url_in(text: &str, url: &str) -> String {
+    let mut text = text.replace(url, &redact_url(url));
+    for secret in secrets_of(url) {
+        text = text.replace(secret, "***");
+    }
+    text
+}
+
+/// `text` with its `%XX` escapes decoded (bytes that are not UTF-8 become U+FFFD).
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The log filter `filter` (RUST_LOG syntax) describes, or why it describes none.
@@ -508,6 +580,8 @@ mod tests {
             "postgresql://postgres:secret@pw@127.0.0.1/db",
             "postgresql://postgres:secret/pw@127.0.0.1/db",
             "dbname=secret",
+            "postgres:/postgres:secret@127.0.0.1/x",
+            "postgres//postgres:secret@127.0.0.1/x",
         ] {
             let env = config::Map::from([("POLYHOME_DATABASE_URL".to_owned(), url.to_owned())]);
             let err = format!("{:#}", Config::load_with_env(None, env).unwrap_err());
@@ -571,6 +645,7 @@ mod tests {
             "database_url = \"postgres://u:SECRETpw@h/db\n",
             "database_url = \"host=h password=SECRETpw\n",
             "database_url = 'host = h user = u password = SECRETpw dbname = x\n",
+            "database_url = \"postgres://u:SECRETpw\\u0040h/db\n",
         ] {
             std::fs::write(&file, line).unwrap();
             let err = format!(
@@ -627,6 +702,17 @@ mod tests {
         assert_eq!(
             redact_url("postgres://h/db?user=u"),
             "postgres://h/db?user=u"
+        );
+        assert_eq!(
+            redact_url("postgres://h/db?pass%77ord=secret"),
+            "postgres://h/db?pass%77ord=***"
+        );
+        let url = "postgres://u:SEC%zzRET@[::1/x?sslpassword=OTHER";
+        let said = format!("bad token \"SEC%zzRET\" in \"{url}\"; \"OTHER\"");
+        let redacted = redact_url_in(&said, url);
+        assert!(
+            !redacted.contains("SEC") && !redacted.contains("OTHER"),
+            "{redacted}"
         );
     }
 

@@ -169,8 +169,14 @@ fn open_store(config: &Config) -> anyhow::Result<Store> {
         }
         prepare_sqlite_file(Path::new(&url));
     }
-    Store::open(&url, config.database_pool_size)
-        .with_context(|| format!("opening database {}", config::redact_url(&url)))
+    // The database's own error may quote the URL or a part of it that holds a password.
+    Store::open(&url, config.database_pool_size).map_err(|e| {
+        anyhow::anyhow!(
+            "opening database {}: {}",
+            config::redact_url(&url),
+            config::redact_url_in(&format!("{e:#}"), &url)
+        )
+    })
 }
 
 /// Creates the data directory readable by this user alone: the database in it holds the

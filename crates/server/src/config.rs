@@ -392,80 +392,65 @@ pub fn redact_secrets(text: &str) -> String {
         .join("\n")
 }
 
-/// The URL with any password replaced, for logs: the user part's password and the query's
-/// parameters whose name holds "password" (`password`, `sslpassword`). The user part is read as
-/// libpq reads it: what precedes the first `@` after `://`, unless a `/` comes first.
+/// The URL with any password replaced by `***`, for logs (see [`secret_spans`]).
 pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme_end..];
-    let (userinfo, after) = match rest.find(['@', '/']) {
-        Some(at) if rest.as_bytes()[at] == b'@' => (&rest[..at], &rest[at..]),
-        _ => ("", rest),
-    };
-    let userinfo = match userinfo.split_once(':') {
-        Some((user, _)) => format!("{user}:***"),
-        None => userinfo.to_owned(),
-    };
-    let after = match after.split_once('?') {
-        Some((base, query)) => {
-            let params: Vec<String> = query
-                .split('&')
-                .map(|p| match p.split_once('=') {
-                    Some((k, _))
-                        if percent_decoded(k).to_ascii_lowercase().contains("password") =>
-                    {
-                        format!("{k}=***")
-                    }
-                    _ => p.to_owned(),
-                })
-                .collect();
-            format!("{base}?{}", params.join("&"))
-        }
-        None => after.to_owned(),
-    };
-    format!("{}{userinfo}{after}", &url[..scheme_end])
-}
-
-/// The secrets `url` holds (the user part's password, the values of query parameters whose
-/// name holds "password"), as written in it.
-fn secrets_of(url: &str) -> Vec<&str> {
-    let Some((_, rest)) = url.split_once("://") else {
-        return Vec::new();
-    };
-    let mut secrets = Vec::new();
-    let after = match rest.find(['@', '/']) {
-        Some(at) if rest.as_bytes()[at] == b'@' => {
-            if let Some((_, password)) = rest[..at].split_once(':') {
-                secrets.push(password);
-            }
-            &rest[at..]
-        }
-        _ => rest,
-    };
-    if let Some((_, query)) = after.split_once('?') {
-        for (key, value) in query.split('&').filter_map(|p| p.split_once('=')) {
-            if percent_decoded(key)
-                .to_ascii_lowercase()
-                .contains("password")
-            {
-                secrets.push(value);
-            }
-        }
+    let mut redacted = String::with_capacity(url.len());
+    let mut from = 0;
+    for span in secret_spans(url) {
+        redacted.push_str(&url[from..span.start]);
+        redacted.push_str("***");
+        from = span.end;
     }
-    secrets.retain(|s| !s.is_empty());
-    secrets
+    redacted.push_str(&url[from..]);
+    redacted
 }
 
 /// `text`, an error about the database at `url`, with `url` and the secrets in it replaced
 /// wherever the text quotes them (libpq quotes what it cannot parse).
 pub fn redact_url_in(text: &str, url: &str) -> String {
     let mut text = text.replace(url, &redact_url(url));
-    for secret in secrets_of(url) {
-        text = text.replace(secret, "***");
+    for span in secret_spans(url)
+        .into_iter()
+        .filter(|span| !span.is_empty())
+    {
+        text = text.replace(&url[span], "***");
     }
     text
+}
+
+/// Where `url` holds secrets, in order: the user part's password, and the values of query
+/// parameters whose name (percent-decoded) holds "password" (`password`, `sslpassword`). The
+/// user part is read as libpq reads it: what precedes the first `@` after `://`, unless a `/`
+/// comes first. A value that is no URL holds none.
+fn secret_spans(url: &str) -> Vec<std::ops::Range<usize>> {
+    let Some(rest) = url.find("://").map(|i| i + 3) else {
+        return Vec::new();
+    };
+    let mut spans = Vec::new();
+    let mut after = rest;
+    if let Some(at) = url[rest..].find(['@', '/']).map(|i| rest + i) {
+        if url.as_bytes()[at] == b'@' {
+            if let Some(colon) = url[rest..at].find(':') {
+                spans.push(rest + colon + 1..at);
+            }
+            after = at;
+        }
+    }
+    if let Some(query) = url[after..].find('?').map(|q| after + q + 1) {
+        let mut start = query;
+        for param in url[query..].split('&') {
+            if let Some((key, _)) = param.split_once('=') {
+                if percent_decoded(key)
+                    .to_ascii_lowercase()
+                    .contains("password")
+                {
+                    spans.push(start + key.len() + 1..start + param.len());
+                }
+            }
+            start += param.len() + 1;
+        }
+    }
+    spans
 }
 
 /// `text` with its `%XX` escapes decoded (bytes that are not UTF-8 become U+FFFD).

@@ -517,34 +517,56 @@ mod tests {
         }
     }
 
+    /// Loads the configuration from `file` (if any) and these `POLYHOME_*` variables alone.
+    fn load(file: Option<&Path>, vars: &[(&str, &str)]) -> anyhow::Result<Loaded> {
+        let vars = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::load_with_env(file, vars)
+    }
+
+    /// The whole message of a refused configuration.
+    fn refusal(file: Option<&Path>, vars: &[(&str, &str)]) -> String {
+        format!("{:#}", load(file, vars).expect_err("refused"))
+    }
+
+    /// Runs `test` with a configuration file holding `contents`, removed afterwards.
+    fn with_file<T>(name: &str, contents: &str, test: impl FnOnce(&Path) -> T) -> T {
+        let dir = std::env::temp_dir().join(format!("polyhome-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("polyhome.toml");
+        std::fs::write(&file, contents).unwrap();
+        let result = test(&file);
+        std::fs::remove_dir_all(&dir).unwrap();
+        result
+    }
+
     #[test]
     fn out_of_range_values_are_refused_at_start() {
-        let refused = |key: &str, value: &str| {
-            let env = config::Map::from([(key.to_owned(), value.to_owned())]);
-            let err = Config::load_with_env(None, env).expect_err(key).to_string();
+        for (key, value) in [
+            ("POLYHOME_WORKERS", "513"),
+            ("POLYHOME_FEDERATION__MAX_RESPONSE_BYTES", "0"),
+            ("POLYHOME_CHALLENGES__LIFETIME_SECS", "0"),
+            ("POLYHOME_CHALLENGES__LIFETIME_SECS", "9999999999999"),
+            (
+                "POLYHOME_CERTIFICATES__ID_CERT_LIFETIME_SECS",
+                "9223372036854775807",
+            ),
+            ("POLYHOME_FEDERATION__REQUEST_TIMEOUT_SECS", "86400"),
+        ] {
+            let err = refusal(None, &[(key, value)]);
             assert!(err.contains("must be"), "{key}={value}: {err}");
-        };
-        refused("POLYHOME_WORKERS", "513");
-        refused("POLYHOME_FEDERATION__MAX_RESPONSE_BYTES", "0");
-        refused("POLYHOME_CHALLENGES__LIFETIME_SECS", "0");
-        refused("POLYHOME_CHALLENGES__LIFETIME_SECS", "9999999999999");
-        refused(
-            "POLYHOME_CERTIFICATES__ID_CERT_LIFETIME_SECS",
-            "9223372036854775807",
-        );
-        refused("POLYHOME_FEDERATION__REQUEST_TIMEOUT_SECS", "86400");
-        let env = config::Map::from([
-            ("POLYHOME_WORKERS".to_owned(), "512".to_owned()),
-            (
-                "POLYHOME_CHALLENGES__LIFETIME_SECS".to_owned(),
-                "86400".to_owned(),
-            ),
-            (
-                "POLYHOME_FEDERATION__CERT_CACHE_SECS".to_owned(),
-                "0".to_owned(),
-            ),
-        ]);
-        Config::load_with_env(None, env).expect("values at the limits are accepted");
+        }
+        load(
+            None,
+            &[
+                ("POLYHOME_WORKERS", "512"),
+                ("POLYHOME_CHALLENGES__LIFETIME_SECS", "86400"),
+                ("POLYHOME_FEDERATION__CERT_CACHE_SECS", "0"),
+            ],
+        )
+        .expect("values at the limits are accepted");
     }
 
     #[test]
@@ -553,8 +575,7 @@ mod tests {
             "host=127.0.0.1 user=postgres password=secretpw dbname=x",
             "mysql://u:secretpw@h/db",
         ] {
-            let env = config::Map::from([("POLYHOME_DATABASE_URL".to_owned(), url.to_owned())]);
-            let err = format!("{:#}", Config::load_with_env(None, env).unwrap_err());
+            let err = refusal(None, &[("POLYHOME_DATABASE_URL", url)]);
             assert!(err.contains("database_url must be"), "{err}");
             assert!(!err.contains("secretpw"), "{err}");
         }
@@ -568,31 +589,33 @@ mod tests {
             "postgres:/postgres:secret@127.0.0.1/x",
             "postgres//postgres:secret@127.0.0.1/x",
         ] {
-            let env = config::Map::from([("POLYHOME_DATABASE_URL".to_owned(), url.to_owned())]);
-            let err = format!("{:#}", Config::load_with_env(None, env).unwrap_err());
+            let err = refusal(None, &[("POLYHOME_DATABASE_URL", url)]);
             assert!(err.contains("database_url"), "{err}");
             assert!(!err.contains("secret"), "{err}");
         }
         // A file whose name starts with "postgres" is SQLite: one connection will do.
-        let env = config::Map::from([
-            ("POLYHOME_DATABASE_URL".to_owned(), "postgres.db".to_owned()),
-            ("POLYHOME_DATABASE_POOL_SIZE".to_owned(), "1".to_owned()),
-        ]);
-        Config::load_with_env(None, env).expect("postgres.db is a SQLite file");
+        load(
+            None,
+            &[
+                ("POLYHOME_DATABASE_URL", "postgres.db"),
+                ("POLYHOME_DATABASE_POOL_SIZE", "1"),
+            ],
+        )
+        .expect("postgres.db is a SQLite file");
         for url in [
             "postgresql://u:p%40ss@h/db",
             "/var/lib/polyhome/my db.sqlite",
             "a=b.db",
         ] {
-            let env = config::Map::from([("POLYHOME_DATABASE_URL".to_owned(), url.to_owned())]);
-            Config::load_with_env(None, env).expect(url);
+            load(None, &[("POLYHOME_DATABASE_URL", url)]).expect(url);
         }
     }
 
     #[test]
     fn environment_values_take_the_type_of_their_key() {
-        let env = config::Map::from(
-            [
+        let config = load(
+            None,
+            &[
                 ("POLYHOME_DATA_DIR", "2024"),
                 ("POLYHOME_LOG", "3"),
                 ("POLYHOME_DOMAIN", "007.example"),
@@ -602,10 +625,10 @@ mod tests {
                     "POLYHOME_FEDERATION__HOSTS__ALPHA.TEST",
                     "http://127.0.0.1:1",
                 ),
-            ]
-            .map(|(k, v)| (k.to_owned(), v.to_owned())),
-        );
-        let config = Config::load_with_env(None, env).unwrap().config;
+            ],
+        )
+        .unwrap()
+        .config;
         assert_eq!(config.data_dir, PathBuf::from("2024"));
         assert_eq!(config.log, "3");
         assert_eq!(config.domain, "007.example");
@@ -613,34 +636,23 @@ mod tests {
         assert!(!config.certificates.rotation_requires_password);
         assert_eq!(config.federation.hosts["alpha.test"], "http://127.0.0.1:1");
 
-        let env = config::Map::from([("POLYHOME_WORKERS".to_owned(), "many".to_owned())]);
-        let err = format!("{:#}", Config::load_with_env(None, env).unwrap_err());
+        let err = refusal(None, &[("POLYHOME_WORKERS", "many")]);
         assert!(err.contains("`workers`"), "{err}");
-        let env = config::Map::from([("POLYHOME_DOMAIN__X".to_owned(), "1".to_owned())]);
-        assert!(Config::load_with_env(None, env).is_err());
+        assert!(load(None, &[("POLYHOME_DOMAIN__X", "1")]).is_err());
     }
 
     #[test]
     fn configuration_errors_do_not_repeat_passwords() {
-        let dir =
-            std::env::temp_dir().join(format!("polyhome-config-redact-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("broken.toml");
         for line in [
             "database_url = \"postgres://u:SECRETpw@h/db\n",
             "database_url = \"host=h password=SECRETpw\n",
             "database_url = 'host = h user = u password = SECRETpw dbname = x\n",
             "database_url = \"postgres://u:SECRETpw\\u0040h/db\n",
         ] {
-            std::fs::write(&file, line).unwrap();
-            let err = format!(
-                "{:#}",
-                Config::load_with_env(Some(&file), Default::default()).unwrap_err()
-            );
+            let err = with_file("config-redact", line, |file| refusal(Some(file), &[]));
             assert!(err.contains("reading the configuration"), "{err}");
             assert!(!err.contains("SECRETpw"), "{err}");
         }
-        std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(
             redact_secrets("error at line 2\n2 | url = \"postgres://u:pw@h/db\n  |  ^"),
             "error at line 2\n  (a line that may hold a password, not shown)\n  |  ^"
@@ -649,21 +661,18 @@ mod tests {
 
     #[test]
     fn an_environment_variable_replaces_a_host_the_file_wrote_in_other_case() {
-        let dir =
-            std::env::temp_dir().join(format!("polyhome-config-hosts-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("hosts.toml");
-        std::fs::write(
-            &file,
-            "[federation.hosts]\n\"Alpha.Test\" = \"http://127.0.0.1:1\"\n",
-        )
-        .unwrap();
-        let env = config::Map::from([(
-            "POLYHOME_FEDERATION__HOSTS__ALPHA.TEST".to_owned(),
-            "http://127.0.0.1:2".to_owned(),
-        )]);
-        let config = Config::load_with_env(Some(&file), env).unwrap().config;
-        std::fs::remove_dir_all(&dir).unwrap();
+        let hosts = "[federation.hosts]\n\"Alpha.Test\" = \"http://127.0.0.1:1\"\n";
+        let config = with_file("config-hosts", hosts, |file| {
+            load(
+                Some(file),
+                &[(
+                    "POLYHOME_FEDERATION__HOSTS__ALPHA.TEST",
+                    "http://127.0.0.1:2",
+                )],
+            )
+        })
+        .unwrap()
+        .config;
         assert_eq!(config.federation.hosts.len(), 1);
         assert_eq!(config.federation.hosts["alpha.test"], "http://127.0.0.1:2");
     }

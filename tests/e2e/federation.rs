@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::json;
 
-use crate::harness::{concurrently, Answer, TestServer, PASSWORD};
+use crate::harness::{concurrently, now, Answer, TestServer, PASSWORD};
 use crate::openssl::{openssl, write, Key};
 
 const ALPHA: &str = "alpha.test";
@@ -82,10 +82,7 @@ fn challenges_follow_core_4_2() {
     assert!(c.chars().all(|c| c.is_ascii_alphanumeric()));
     assert!(c.chars().any(|c| c.is_ascii_uppercase()) && c.chars().any(|c| c.is_ascii_lowercase()));
     assert!(c.chars().any(|c| c.is_ascii_digit()));
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = now();
     let expires = first.body["expires"].as_u64().unwrap();
     assert!((now + 290..=now + 310).contains(&expires), "{expires}");
     assert_ne!(challenge(&server), c);
@@ -178,10 +175,7 @@ fn a_home_actor_is_sent_to_trust_rather_than_identified() {
     // The challenge is used up all the same, and no foreign session was recorded.
     identify(&alpha, &c, &alice.key.sign_hex(&c), &alice.cert)
         .assert_error(401, "P2CORE_CHALLENGE_USED");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = now() as i64;
     assert!(!alpha
         .store()
         .revoke_foreign_session_id("alice@alpha.test", "laptop", now)

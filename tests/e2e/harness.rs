@@ -366,6 +366,14 @@ impl Drop for TestServer {
     }
 }
 
+/// Seconds since the UNIX epoch, as the server counts them.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
 /// Runs `request(i)` for `i` in `0..n` on `n` threads at once and returns the statuses, after
 /// asserting that every answer is either `ok` or the protocol error `refused`.
 pub fn concurrently(

@@ -2,15 +2,8 @@
 
 use serde_json::json;
 
-use crate::harness::{TestServer, DOMAIN, PASSWORD};
+use crate::harness::{now, TestServer, DOMAIN, PASSWORD};
 use crate::openssl::Key;
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 #[test]
 fn server_key_by_timestamp_as_query_or_body() {

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::harness::{concurrently, TestServer, DOMAIN, PASSWORD};
+use crate::harness::{concurrently, now, TestServer, DOMAIN, PASSWORD};
 use crate::openssl::{openssl, write, Key};
 
 #[test]
@@ -259,13 +259,9 @@ fn the_second_factor_may_be_any_password_in_the_header_or_the_body() {
             .bearer_auth(token)
     };
     let active = || {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
         server
             .store()
-            .actor_certs_at("zoe", now, None)
+            .actor_certs_at("zoe", now() as i64, None)
             .unwrap()
             .len()
     };

@@ -341,6 +341,18 @@ impl diesel::r2d2::HandleError<diesel::r2d2::Error> for LogConnectFailure {
 /// How long a request waits for a pooled connection.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The order of `server_keys` from the newest key: the one whose validity starts last
+/// (`api::identity` makes each start after the one before), then the one stored last.
+fn newest_key_first() -> (
+    diesel::helper_types::Desc<server_keys::not_before>,
+    diesel::helper_types::Desc<server_keys::created_at>,
+) {
+    (
+        server_keys::not_before.desc(),
+        server_keys::created_at.desc(),
+    )
+}
+
 /// A pool of connections to the database.
 #[derive(Clone)]
 pub struct Store {
@@ -485,14 +497,10 @@ impl Store {
         Ok(())
     }
 
-    /// The newest identity key, the one that signs now: the one whose validity starts last
-    /// (`api::identity` makes each start after the one before).
+    /// The newest identity key, the one that signs now ([`newest_key_first`]).
     pub fn current_server_key(&self) -> Result<Option<ServerKey>> {
         Ok(server_keys::table
-            .order((
-                server_keys::not_before.desc(),
-                server_keys::created_at.desc(),
-            ))
+            .order(newest_key_first())
             .select(ServerKey::as_select())
             .first(&mut self.conn()?)
             .optional()?)
@@ -502,10 +510,7 @@ impl Store {
     /// sharing the database has rotated the identity key.
     pub fn current_server_key_serial(&self) -> Result<Option<String>> {
         Ok(server_keys::table
-            .order((
-                server_keys::not_before.desc(),
-                server_keys::created_at.desc(),
-            ))
+            .order(newest_key_first())
             .select(server_keys::serial)
             .first(&mut self.conn()?)
             .optional()?)
@@ -519,10 +524,7 @@ impl Store {
                     .le(at)
                     .and(server_keys::not_after.ge(at)),
             )
-            .order((
-                server_keys::not_before.desc(),
-                server_keys::created_at.desc(),
-            ))
+            .order(newest_key_first())
             .select(server_keys::cert_pem)
             .first(&mut self.conn()?)
             .optional()?)
